@@ -1,0 +1,70 @@
+"""The small interface every dataset adapter implements.
+
+An adapter knows one on-disk format. It lists the items, reads a photo, and reads the photo's label
+already converted to the unified ids of :mod:`stages.core.classes`. It never resizes or writes.
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stages.core.io import read_image
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One labelled photo of a source.
+
+    ``split`` is the dataset's official split when it has one, else ``None`` (the remap stage then
+    assigns a deterministic hash split). ``extra`` holds adapter-specific paths (landmarks, part masks).
+    """
+
+    item_id: str
+    image_path: Path
+    label_path: Path | None
+    split: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+class DatasetAdapter(ABC):
+    """Base class. ``root`` is the dataset folder; ``options`` is the source's params section."""
+
+    name: str = ""
+
+    def __init__(self, root: str | Path, options: dict[str, Any] | None = None):
+        self.root = Path(root)
+        self.options = dict(options or {})
+
+    @abstractmethod
+    def items(self) -> list[Item]:
+        """All items, sorted by id."""
+
+    def read_image(self, item: Item) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB; raises ``BadInputError`` naming the file."""
+        return read_image(item.image_path)
+
+    @abstractmethod
+    def read_label(self, item: Item) -> np.ndarray:
+        """``(H, W)`` uint8 unified class ids; raises ``BadInputError`` naming the file and the problem."""
+
+    def read_landmarks(self, item: Item) -> np.ndarray | None:
+        """``(68, 2)`` float32 iBUG landmarks (x, y) in image pixels, or ``None`` when the source has none."""
+        return None
+
+
+def hash_split(key: str, val_fraction: float, test_fraction: float, salt: str = "") -> str:
+    """Deterministic split from a stable hash of ``key``: the same id always lands in the same split."""
+    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"

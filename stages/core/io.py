@@ -1,0 +1,138 @@
+"""Reading images into one normal form, and writing outputs atomically.
+
+Every image that enters the pipeline goes through :func:`read_image`, so adapters never see
+EXIF rotations, grayscale, alpha, palettes or 16-bit samples.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class BadInputError(ValueError):
+    """An input file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()  # decode now, so a truncated file fails here and not later
+    except FileNotFoundError:
+        raise BadInputError(path, "file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise BadInputError(path, f"unreadable or truncated image ({exc})") from None
+    return img
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if np.issubdtype(arr.dtype, np.integer):
+        # 16-bit (or 32-bit "I" mode) samples: scale by the container's range, not the image's own maximum
+        top = 65535 if arr.max(initial=0) > 255 or arr.dtype in (np.uint16, np.int32) else 255
+        return (arr.astype(np.float64) * (255.0 / top) + 0.5).clip(0, 255).astype(np.uint8)
+    return (arr.astype(np.float64).clip(0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read a photo as ``(H, W, 3)`` uint8 RGB.
+
+    EXIF orientation is applied; grayscale, palette, 16-bit, CMYK and alpha images are converted
+    (alpha is composited on black). Raises :class:`BadInputError` for missing or unreadable files.
+    """
+    path = Path(path)
+    img = ImageOps.exif_transpose(_open(path))
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        gray = _to_uint8(np.asarray(img))
+        return np.repeat(gray[..., None], 3, axis=2)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA")).astype(np.float32)
+        rgb = rgba[..., :3] * (rgba[..., 3:4] / 255.0)
+        return (rgb + 0.5).astype(np.uint8)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def read_label(path: str | os.PathLike, mode: str = "index") -> np.ndarray:
+    """Read a label image without any colour conversion that could change its values.
+
+    ``mode="index"``: ``(H, W)`` integer values as stored (palette indices for "P" images, gray levels
+    for "L", 16-bit values kept as they are). ``mode="rgb"``: ``(H, W, 3)`` uint8 colours.
+    EXIF orientation is applied, as for the photo it belongs to.
+    """
+    path = Path(path)
+    img = ImageOps.exif_transpose(_open(path))
+    if mode == "rgb":
+        if img.mode in ("RGBA", "P", "L", "LA", "PA", "1"):
+            img = img.convert("RGB")
+        if img.mode != "RGB":
+            raise BadInputError(path, f"colour label expected, got image mode {img.mode}")
+        return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    if mode != "index":
+        raise ValueError(f"mode must be 'index' or 'rgb', not {mode!r}")
+    if img.mode in ("P", "L", "1", "I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img)
+        return arr.astype(np.uint8) if img.mode == "1" else arr
+    if img.mode in ("RGB", "RGBA"):
+        arr = np.asarray(img)[..., :3]
+        if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
+            return np.ascontiguousarray(arr[..., 0])  # an index map saved as gray RGB
+        raise BadInputError(path, "index label expected, but the image holds colours (use a colour mapping)")
+    raise BadInputError(path, f"unsupported label image mode {img.mode}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; it is renamed onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def write_png(path: str | os.PathLike, array: np.ndarray, compress_level: int = 1) -> None:
+    """Write a uint8 ``(H, W)`` or RGB ``(H, W, 3)`` array as PNG, atomically."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG", compress_level=compress_level)
+
+
+def write_npy_atomic(path: str | os.PathLike, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+
+
+def load_npy(path: str | os.PathLike, mmap: bool = True) -> np.ndarray:
+    """Load an array written by the cache or masks stage, memory-mapped by default."""
+    return np.load(path, mmap_mode="r" if mmap else None)
