@@ -1,0 +1,145 @@
+"""Turning every configured source into unified 11-class labels, a manifest and a skip report.
+
+For each item an adapter lists, the photo and its label are read and checked. A problem either stops
+the run with an error naming the file (``on_error: raise``) or becomes a counted skip listed in
+``report.csv`` (``on_error: skip``). A label is never written wrong: sizes that disagree are resized
+only when the aspect ratios agree, with nearest-neighbour so no new class values appear.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from stages.core.classes import CLASS_NAMES, NUM_CLASSES
+from stages.core.datasets import DatasetAdapter, Item, build_adapter, hash_split
+from stages.core.io import BadInputError, atomic_path, write_png
+
+log = logging.getLogger(__name__)
+
+PIXEL_COLUMNS = [f"px_{name}" for name in CLASS_NAMES]
+MANIFEST_COLUMNS = ["id", "source", "item_id", "split", "image", "label", "width", "height", *PIXEL_COLUMNS]
+REPORT_COLUMNS = ["source", "item_id", "file", "problem"]
+ASPECT_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class UnifySettings:
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_salt: str = ""
+    on_error: str = "skip"  # or "raise"
+    max_skip_fraction: float = 0.05
+    workers: int = 2
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "UnifySettings":
+        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
+        settings = cls(**known)
+        if settings.on_error not in ("skip", "raise"):
+            raise ValueError(f"remap.on_error must be 'skip' or 'raise', not {settings.on_error!r}")
+        return settings
+
+
+def match_label_size(label: np.ndarray, image_shape: tuple[int, int], label_path: Path) -> np.ndarray:
+    """Return ``label`` at ``image_shape`` (H, W): as is, or resized with nearest when the aspect ratios agree."""
+    if label.shape == image_shape:
+        return label
+    (lh, lw), (ih, iw) = label.shape, image_shape
+    if abs(lw / lh - iw / ih) > ASPECT_TOLERANCE * (iw / ih):
+        raise BadInputError(label_path, f"label is {lw}x{lh} but the image is {iw}x{ih}: aspect ratios differ")
+    return cv2.resize(label, (iw, ih), interpolation=cv2.INTER_NEAREST)
+
+
+@dataclass(frozen=True)
+class _Job:
+    source: str
+    adapter: DatasetAdapter
+    out_dir: Path
+    settings: UnifySettings
+
+
+def _unify_item(job: _Job, item: Item) -> dict[str, Any]:
+    """Read, check and write one item. Returns a manifest row, or a report row under key ``problem``."""
+    try:
+        image = job.adapter.read_image(item)
+        label = job.adapter.read_label(item)
+        if label.ndim != 2 or label.dtype != np.uint8 or (label.size and label.max() >= NUM_CLASSES):
+            raise BadInputError(item.label_path or item.image_path, "adapter returned an invalid unified label")
+        label = match_label_size(label, image.shape[:2], item.label_path or item.image_path)
+        landmarks = job.adapter.read_landmarks(item)
+    except BadInputError as exc:
+        if job.settings.on_error == "raise":
+            raise
+        return {"source": job.source, "item_id": item.item_id, "file": exc.path, "problem": exc.problem}
+    label_path = job.out_dir / job.source / "labels" / f"{item.item_id}.png"
+    write_png(label_path, label)
+    split = item.split or hash_split(f"{job.source}/{item.item_id}", job.settings.val_fraction,
+                                     job.settings.test_fraction, job.settings.split_salt)
+    counts = np.bincount(label.ravel(), minlength=NUM_CLASSES)
+    row = {
+        "id": f"{job.source}/{item.item_id}", "source": job.source, "item_id": item.item_id, "split": split,
+        "image": str(item.image_path), "label": str(label_path), "width": image.shape[1], "height": image.shape[0],
+        **{col: int(n) for col, n in zip(PIXEL_COLUMNS, counts)},
+    }
+    if landmarks is not None:
+        row["landmarks"] = np.asarray(landmarks, np.float32).round(3).tolist()
+    return row
+
+
+_WORKER_JOB: _Job | None = None
+
+
+def _init_worker(job: _Job) -> None:
+    global _WORKER_JOB
+    _WORKER_JOB = job
+    cv2.setNumThreads(1)
+
+
+def _worker(item: Item) -> dict[str, Any]:
+    assert _WORKER_JOB is not None
+    return _unify_item(_WORKER_JOB, item)
+
+
+def unify_source(source: str, root: Path, options: dict[str, Any], out_dir: Path,
+                 settings: UnifySettings) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, list]]:
+    """Unify one source. Returns (manifest, report, landmarks by id)."""
+    adapter = build_adapter(source, root, options)
+    items = adapter.items()
+    job = _Job(source, adapter, out_dir, settings)
+    desc = f"remap {source}"
+    if settings.workers > 1 and len(items) > 32:
+        ctx = mp.get_context("fork")
+        with ctx.Pool(settings.workers, initializer=_init_worker, initargs=(job,)) as pool:
+            results = list(tqdm(pool.imap(_worker, items, chunksize=16), total=len(items), desc=desc))
+    else:
+        results = [_unify_item(job, item) for item in tqdm(items, desc=desc)]
+    rows = [r for r in results if "problem" not in r]
+    problems = [r for r in results if "problem" in r]
+    landmarks = {r["id"]: r.pop("landmarks") for r in rows if "landmarks" in r}
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    report = pd.DataFrame(problems, columns=REPORT_COLUMNS)
+    for problem in problems:
+        log.warning("skipped %s/%s: %s: %s", source, problem["item_id"], problem["file"], problem["problem"])
+    if items and len(problems) > settings.max_skip_fraction * len(items):
+        raise RuntimeError(
+            f"source {source!r}: {len(problems)} of {len(items)} items were unusable, more than "
+            f"remap.max_skip_fraction={settings.max_skip_fraction}; see the first: {problems[0]['file']}: "
+            f"{problems[0]['problem']}")
+    if manifest.empty:
+        raise RuntimeError(f"source {source!r} at {root}: no usable items")
+    return manifest, report, landmarks
+
+
+def write_landmarks(path: Path, landmarks: dict[str, list]) -> None:
+    """``{id: [[x, y] * 68]}`` in original image pixels, for the items whose source has landmarks."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(landmarks, sort_keys=True))
