@@ -1,0 +1,1 @@
+"""Face-parsing and inpainting networks, built by name through :mod:`stages.core.models.registry`."""

@@ -1,0 +1,38 @@
+"""DVC stage `train_parser`: train the face parser on the cache; write a checkpoint and an ONNX export.
+
+Reads params ``parser`` and the top-level ``loss``. Reads ``data/cache/`` and ``data/unified/class_weights.json``.
+Writes ``models/parser.pt``, ``models/parser.onnx`` and the dvclive log ``metrics/train_parser/``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dvclive import Live
+
+from stages.core.cache_arrays import CachedSplit
+from stages.core.params import section
+from stages.core.training import export_onnx, fit_parser, load_class_weights, save_checkpoint
+
+CACHE_DIR = Path("data/cache")
+WEIGHTS_FILE = Path("data/unified/class_weights.json")
+MODEL_DIR = Path("models")
+LIVE_DIR = Path("metrics/train_parser")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg, loss_spec = section("parser"), section("loss")
+    weights = load_class_weights(WEIGHTS_FILE, cfg.get("class_weights", "none"))
+    with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
+        run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=int(cfg.get("seed", 0)))
+        live.summary["best_epoch"] = run.best["epoch"]
+        live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
+    size = CachedSplit(CACHE_DIR, "train").images.shape[1]
+    save_checkpoint(MODEL_DIR / "parser.pt", {"state_dict": run.model.state_dict(), "config": cfg, "loss": loss_spec,
+                                              "input_size": size, "history": run.history, "best": run.best})
+    export_onnx(run.model, MODEL_DIR / "parser.onnx", size)
+
+
+if __name__ == "__main__":
+    main()
