@@ -1,0 +1,46 @@
+"""PNG figures people look at: confusion matrices and side-by-side sample sheets (rendered offline)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from stages.core.classes import CLASS_NAMES  # noqa: E402
+from stages.core.io import atomic_path, write_png  # noqa: E402
+
+
+def save_confusion_matrix(cm: np.ndarray, path: str | Path, title: str) -> None:
+    """Row-normalised confusion matrix (each true class sums to 1), annotated with percentages."""
+    cm = np.asarray(cm, np.float64)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(8, 7), dpi=100)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(CLASS_NAMES)), CLASS_NAMES, rotation=45, ha="right")
+    ax.set_yticks(range(len(CLASS_NAMES)), CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(norm.shape[0]):
+        for j in range(norm.shape[1]):
+            if norm[i, j] >= 0.005:
+                ax.text(j, i, f"{100 * norm[i, j]:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def save_image_grid(rows: list[list[np.ndarray]], path: str | Path, gap: int = 2) -> None:
+    """Tile ``rows`` of equally sized (H, W, 3) uint8 images into one PNG with white gaps."""
+    h, w = rows[0][0].shape[:2]
+    ncols = max(len(r) for r in rows)
+    sheet = np.full((len(rows) * (h + gap) - gap, ncols * (w + gap) - gap, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, tile in enumerate(row):
+            sheet[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = tile
+    write_png(path, sheet)

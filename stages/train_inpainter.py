@@ -1,0 +1,31 @@
+"""DVC stage `train_inpainter`: learn to remove synthetic masks; write ``models/inpainter.pt``.
+
+Reads params ``inpainter``. Reads ``data/masks/`` and ``data/cache/``. Logs to ``metrics/train_inpainter/``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from dvclive import Live
+
+from stages.core.inpainting import fit_inpainter
+from stages.core.params import section
+from stages.core.training import save_checkpoint
+
+MASKS_DIR, CACHE_DIR = Path("data/masks"), Path("data/cache")
+LIVE_DIR = Path("metrics/train_inpainter")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = section("inpainter")
+    with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
+        run = fit_inpainter(cfg, MASKS_DIR, CACHE_DIR, live=live)
+        live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
+    save_checkpoint(Path("models/inpainter.pt"),
+                    {"state_dict": run.model.state_dict(), "config": cfg, "history": run.history})
+
+
+if __name__ == "__main__":
+    main()
