@@ -1,19 +1,45 @@
 """One registry maps architecture names to builders.
 
 Every parser takes ``(B, 3, H, W)`` float images normalised with ImageNet statistics and returns
-``(B, num_classes, H, W)`` logits, for any H, W divisible by 32.
+``(B, num_classes, H, W)`` logits, for any H, W divisible by 64 (32 is enough for the smp archs and RegSeg).
+
+Params read from the ``parser`` section (``cfg``):
+- ``arch``: a registered name, case-insensitive (every smp architecture, ``regseg``, ``ddrnet23_slim``).
+- ``encoder``: any smp encoder name or timm encoder as ``tu-<timm name>`` (smp archs only).
+- ``encoder_weights``: ``null`` (from scratch) or ``imagenet`` (needs the network).
+- ``decoder_channels``: list of widths, used by the U-Net family (Unet, UnetPlusPlus, MAnet).
+- ``decoder_width``: one int, used by the archs whose decoder has a single width (DeepLabV3(+), FPN, PAN,
+  PSPNet, UPerNet, Segformer, DPT).
+- ``arch_options``: dict passed unchanged to the builder (e.g. ``decoder_attention_type: scse``).
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 import segmentation_models_pytorch as smp
 from torch import nn
 
+log = logging.getLogger(__name__)
+
 PARSER_BUILDERS: dict[str, Callable[[dict[str, Any], int], nn.Module]] = {}
+
+# smp arch (lower-case) -> the keyword that receives ``decoder_width``.
+SMP_WIDTH_KEYWORD = {
+    "fpn": "decoder_segmentation_channels",
+    "pspnet": "psp_out_channels",
+    "deeplabv3": "decoder_channels",
+    "deeplabv3plus": "decoder_channels",
+    "pan": "decoder_channels",
+    "upernet": "decoder_channels",
+    "segformer": "decoder_segmentation_channels",
+    "dpt": "decoder_fusion_channels",
+}
+SMP_LIST_DECODERS = {"unet", "unetplusplus", "manet"}
 
 
 def register(name: str):
+    """Decorator: ``@register("regseg")`` makes ``build_parser({"arch": "regseg"}, C)`` call the builder."""
     def wrap(builder):
         PARSER_BUILDERS[name.lower()] = builder
         return builder
@@ -21,27 +47,51 @@ def register(name: str):
     return wrap
 
 
-def _smp_builder(arch_name: str):
-    def build(cfg: dict[str, Any], num_classes: int) -> nn.Module:
-        kwargs: dict[str, Any] = {
-            "encoder_name": cfg.get("encoder", "resnet18"),
-            "encoder_weights": cfg.get("encoder_weights"),
-            "classes": num_classes,
-        }
-        if cfg.get("decoder_channels") and arch_name in ("Unet", "UnetPlusPlus"):
-            kwargs["decoder_channels"] = tuple(cfg["decoder_channels"])
-        return smp.create_model(arch_name, **kwargs)
+def smp_kwargs(arch: str, cfg: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    """Keyword arguments for ``smp.create_model(arch, ...)`` from the ``parser`` params section."""
+    kwargs: dict[str, Any] = {
+        "encoder_name": cfg.get("encoder") or "resnet18",
+        "encoder_weights": cfg.get("encoder_weights"),
+        "classes": num_classes,
+    }
+    channels, width = cfg.get("decoder_channels"), cfg.get("decoder_width")
+    if channels and arch in SMP_LIST_DECODERS:
+        kwargs["decoder_channels"] = tuple(int(c) for c in channels)
+    if width and arch in SMP_WIDTH_KEYWORD:
+        kwargs[SMP_WIDTH_KEYWORD[arch]] = int(width)
+    if arch == "fpn" and width:
+        kwargs["decoder_pyramid_channels"] = int(width)
+    kwargs.update(cfg.get("arch_options") or {})
+    return kwargs
 
+
+def _smp_builder(arch: str):
+    def build(cfg: dict[str, Any], num_classes: int) -> nn.Module:
+        return smp.create_model(arch, **smp_kwargs(arch, cfg, num_classes))
+
+    build.__doc__ = f"segmentation-models-pytorch {arch} with the encoder named by ``cfg['encoder']``."
     return build
 
 
-for _arch in ("Unet", "UnetPlusPlus", "DeepLabV3Plus", "FPN", "Linknet", "PAN", "PSPNet", "MAnet", "DeepLabV3"):
+for _arch in smp.MODEL_ARCHITECTURES_MAPPING:
     register(_arch)(_smp_builder(_arch))
 
 
 def build_parser(cfg: dict[str, Any], num_classes: int) -> nn.Module:
     """Build the parser named by ``cfg["arch"]`` (case-insensitive) from the ``parser`` params section."""
+    _import_own_models()
     name = str(cfg["arch"]).lower()
     if name not in PARSER_BUILDERS:
         raise KeyError(f"unknown parser architecture {cfg['arch']!r}; known: {', '.join(sorted(PARSER_BUILDERS))}")
     return PARSER_BUILDERS[name](cfg, num_classes)
+
+
+def registered_names() -> list[str]:
+    """Every registered architecture name, the project's own models included."""
+    _import_own_models()
+    return sorted(PARSER_BUILDERS)
+
+
+def _import_own_models() -> None:
+    # The project's own models register themselves on import; imported lazily to avoid an import cycle.
+    from stages.core.models import ddrnet, regseg  # noqa: F401

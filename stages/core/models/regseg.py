@@ -1,0 +1,138 @@
+"""RegSeg (Gao 2021, "Rethinking Dilated Convolution for Real-time Semantic Segmentation", arXiv 2111.09957).
+
+Written here because neither smp nor timm ships it. This is the paper's RegSeg-exp48-decoder26
+(about 3.3 M parameters at 19 classes): a stem, a body of "D blocks" (ResNeXt-style bottlenecks whose
+grouped 3x3 convolution is split into branches with different dilation rates, plus squeeze-excitation),
+kept at 1/16 resolution with growing dilations (up to 14) for a large field of view, and a light decoder
+that fuses the 1/4, 1/8 and 1/16 features.
+
+Shapes: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits; H and W divisible by 16 (32 to be safe).
+Train and eval modes differ only through BatchNorm.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from stages.core.models.registry import register
+
+GROUP_WIDTH = 16
+# exp48: dilation rates of the 1/16 stage, block by block (the paper's Table 1, "RegSeg" row).
+EXP48_DILATIONS: list[list[int]] = [[1], [1, 2]] + 4 * [[1, 4]] + 7 * [[1, 14]]
+
+
+def conv_bn_act(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(out_ch)]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcitation(nn.Module):
+    """Channel gate ``x * sigmoid(W2 relu(W1 avgpool(x)))``; (B, C, H, W) -> same shape."""
+
+    def __init__(self, channels: int, squeezed: int):
+        super().__init__()
+        self.gate = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, squeezed, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(squeezed, channels, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class SplitDilatedConv(nn.Module):
+    """Grouped 3x3 conv whose channels are split evenly into one branch per dilation rate."""
+
+    def __init__(self, channels: int, dilations: Sequence[int], stride: int):
+        super().__init__()
+        self.branch_width = channels // len(dilations)
+        groups = self.branch_width // GROUP_WIDTH
+        self.branches = nn.ModuleList(
+            nn.Conv2d(self.branch_width, self.branch_width, 3, stride, padding=d, dilation=d, groups=groups, bias=False)
+            for d in dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(x, self.branch_width, dim=1)
+        return torch.cat([conv(part) for conv, part in zip(self.branches, parts)], dim=1)
+
+
+class DBlock(nn.Module):
+    """The paper's D block: 1x1 -> split dilated grouped 3x3 (stride) -> SE -> 1x1, plus a shortcut.
+
+    The strided shortcut is 2x2 average pooling then 1x1 conv (the paper's "Y block" style downsampling).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, dilations: Sequence[int], stride: int):
+        super().__init__()
+        self.expand = conv_bn_act(in_ch, out_ch, 1)
+        self.spatial = nn.Sequential(SplitDilatedConv(out_ch, dilations, stride), nn.BatchNorm2d(out_ch),
+                                     nn.ReLU(inplace=True))
+        self.se = SqueezeExcitation(out_ch, in_ch // 4)
+        self.project = conv_bn_act(out_ch, out_ch, 1, act=False)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_ch != out_ch:
+            pool = [nn.AvgPool2d(2, 2, ceil_mode=True)] if stride != 1 else []
+            self.shortcut = nn.Sequential(*pool, nn.Conv2d(in_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.project(self.se(self.spatial(self.expand(x))))
+        return F.relu(out + self.shortcut(x))
+
+
+class RegSegBody(nn.Module):
+    """Stages at 1/4 (48 ch), 1/8 (128 ch) and 1/16 (320 ch) of the input, from the 1/2 stem output."""
+
+    def __init__(self, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS):
+        super().__init__()
+        self.stage4 = DBlock(32, 48, [1], 2)
+        self.stage8 = nn.Sequential(DBlock(48, 128, [1], 2), DBlock(128, 128, [1], 1), DBlock(128, 128, [1], 1))
+        self.stage16 = nn.Sequential(DBlock(128, 256, [1], 2),
+                                     *[DBlock(256, 256, d, 1) for d in dilations[:-1]],
+                                     DBlock(256, 320, dilations[-1], 1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x4 = self.stage4(x)
+        x8 = self.stage8(x4)
+        return x4, x8, self.stage16(x8)
+
+
+class Decoder26(nn.Module):
+    """The paper's decoder26: 1/16 + 1/8 summed at 128 ch, upsampled and concatenated with 8 ch of 1/4."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.head16, self.head8, self.head4 = conv_bn_act(320, 128), conv_bn_act(128, 128), conv_bn_act(48, 8)
+        self.conv8 = conv_bn_act(128, 64, 3)
+        self.conv4 = conv_bn_act(64 + 8, 64, 3)
+        self.classifier = nn.Conv2d(64, num_classes, 1)
+
+    def forward(self, x4: torch.Tensor, x8: torch.Tensor, x16: torch.Tensor) -> torch.Tensor:
+        x8 = self.head8(x8)
+        x8 = self.conv8(x8 + F.interpolate(self.head16(x16), size=x8.shape[-2:], mode="bilinear", align_corners=False))
+        x4 = self.head4(x4)
+        x4 = torch.cat([F.interpolate(x8, size=x4.shape[-2:], mode="bilinear", align_corners=False), x4], dim=1)
+        return self.classifier(self.conv4(x4))
+
+
+class RegSeg(nn.Module):
+    """RegSeg-exp48-decoder26: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits."""
+
+    def __init__(self, num_classes: int, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS):
+        super().__init__()
+        self.stem = conv_bn_act(3, 32, 3, 2)
+        self.body = RegSegBody(dilations)
+        self.decoder = Decoder26(num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.decoder(*self.body(self.stem(x)))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+@register("regseg")
+def build_regseg(cfg: dict[str, Any], num_classes: int) -> nn.Module:
+    """RegSeg; ``cfg['arch_options']['dilations']`` may replace the exp48 dilation list of the 1/16 stage."""
+    options = cfg.get("arch_options") or {}
+    return RegSeg(num_classes, options.get("dilations", EXP48_DILATIONS))
