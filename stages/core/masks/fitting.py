@@ -62,9 +62,14 @@ def jittered(targets: np.ndarray, rng: np.random.Generator, jitter: float) -> np
     return (targets + rng.normal(0, jitter * face_width, targets.shape)).astype(np.float32)
 
 
-def anchor_homography(targets: np.ndarray) -> np.ndarray:
-    """``(3, 3)`` least-squares homography from ``shapes.ANCHORS`` to ``targets`` ``(6, 2)``."""
-    matrix, _ = cv2.findHomography(shapes.ANCHORS, np.asarray(targets, np.float32), 0)
+def template_scale(face_width: float) -> float:
+    """Resolution of the drawn template: ~1.3 template pixels per photo pixel (the frame's face is ~380 wide)."""
+    return float(np.clip(1.3 * face_width / 380, 0.25, 2.0))
+
+
+def anchor_homography(targets: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """``(3, 3)`` least-squares homography from ``shapes.ANCHORS`` (in template pixels at ``scale``) to ``targets`` ``(6, 2)``."""
+    matrix, _ = cv2.findHomography(shapes.ANCHORS * np.float32(scale), np.asarray(targets, np.float32), 0)
     if matrix is None or not np.isfinite(matrix).all():
         raise FitError("degenerate anchor points: no homography")
     return matrix
@@ -136,13 +141,14 @@ def fit_mask(image_rgb: np.ndarray, landmarks68: np.ndarray, mask_type: str, rng
     if problem:
         raise FitError(f"landmarks: {problem}")
     variant = choose_variant(landmarks, params.yaw_threshold)
-    colour, options = pick_options(mask_type, rng, params)
-    template = shapes.draw_mask(mask_type, rng, colour, variant, options)
     targets = face_targets(landmarks)
     face_width = float(np.linalg.norm(targets[2] - targets[1]))
+    colour, options = pick_options(mask_type, rng, params)
+    options["scale"] = template_scale(face_width)
+    template = shapes.draw_mask(mask_type, rng, colour, variant, options)
     height, width = image.shape[:2]
     for attempt in range(1, params.fit_attempts + 1):
-        matrix = anchor_homography(jittered(targets, rng, params.jitter))
+        matrix = anchor_homography(jittered(targets, rng, params.jitter), template.scale)
         colour_pm, alpha = warp_template(template, matrix, (width, height))
         binary = (alpha * 255 >= 0.5).astype(np.uint8)
         problem = placement_problem(binary, landmarks)

@@ -19,11 +19,17 @@ class MaskedPhoto:
     mask_type: str
     variants: list[str]
     landmark_source: str  # "given" or "dlib"
+    attempts: list[int]  # per face: which jitter draw passed the placement check (1 = the first)
 
     @property
     def coverage(self) -> float:
         """Mask area over image area."""
         return float(self.binary.mean())
+
+    @property
+    def first_attempt(self) -> bool:
+        """Whether every face's first fit passed the placement check."""
+        return all(a == 1 for a in self.attempts)
 
 
 def faces_of(image_rgb: np.ndarray, given_landmarks: np.ndarray | None, params: MaskParams) -> tuple[list[np.ndarray], str]:
@@ -56,7 +62,7 @@ def mask_photo(image_rgb: np.ndarray, given_landmarks: np.ndarray | None, rng: n
     mask_type = choose_mask_type(rng, params)
     masked = np.ascontiguousarray(image, dtype=np.uint8)
     binary = np.zeros(masked.shape[:2], np.uint8)
-    variants = []
+    variants, attempts = [], []
     for number, landmarks in enumerate(faces, 1):
         try:
             fitted = fit_mask(masked, landmarks, mask_type, rng, params)
@@ -66,4 +72,5 @@ def mask_photo(image_rgb: np.ndarray, given_landmarks: np.ndarray | None, rng: n
         masked = fitted.masked
         binary |= fitted.binary
         variants.append(fitted.variant)
-    return MaskedPhoto(masked, binary, mask_type, variants, source)
+        attempts.append(fitted.attempts)
+    return MaskedPhoto(masked, binary, mask_type, variants, source, attempts)
