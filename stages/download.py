@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from stages.core.params import section
-from stages.core.sources import fetch_source
+from stages.core.sources import DatasetMissingError, fetch_source
 
 RAW_DIR = Path("data/raw")
 
@@ -56,7 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         raise SystemExit("usage: python -m stages.download <source>")
-    dest = download_source(argv[0], section("data"))
+    try:
+        dest = download_source(argv[0], section("data"))
+    except DatasetMissingError as exc:
+        raise SystemExit(f"download: {exc}") from None
     print(f"source {argv[0]!r} ready in {dest}")
 
 

@@ -12,8 +12,6 @@ from stages.core.datasets import build_adapter
 from stages.core.datasets.celebamask_hq import PART_IDS, PARTS
 from stages.core.io import BadInputError
 
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "celebamask-hq-subset"
-
 
 def _random_merged_label(rng: np.random.Generator, size: int = 64) -> np.ndarray:
     """(size, size) uint8 part ids 0..18 in blocks, every part present somewhere."""
@@ -153,10 +151,9 @@ def test_unknown_layout_is_explained(tmp_path):
 
 
 @pytest.mark.realdata
-def test_real_subset_reads_and_round_trips_through_the_official_layout(tmp_path):
-    if not (REAL / "pairs.csv").exists():
-        pytest.skip(f"real data not found at {REAL} (only in the shared checkout / CI)")
-    merged = build_adapter("celebamask_hq", REAL)
+def test_real_subset_reads_and_round_trips_through_the_official_layout(shared_data, tmp_path):
+    real = shared_data / "celebamask-hq-subset"
+    merged = build_adapter("celebamask_hq", real)
     items = merged.items()
     assert len(items) == 3000
     picked = items[:: 750]

@@ -44,3 +44,10 @@ def test_main_reads_params(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     download.main(["mine"])
     assert (tmp_path / "data" / "raw" / "mine" / "source.json").exists()
+
+
+def test_main_exits_with_the_missing_dataset_message(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_text("data:\n  sources: [lapa]\n  lapa: {uri: /nowhere/LaPa}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="lapa-dataset.*data.lapa.uri"):
+        download.main(["lapa"])
