@@ -1,0 +1,26 @@
+# `make repro` and `make test` create the virtual environment first when it is missing or stale.
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export HF_HUB_OFFLINE := 1
+export NO_ALBUMENTATIONS_UPDATE := 1
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: repro test lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+repro: $(STAMP)
+	dvc repro
+
+test: $(STAMP)
+	pytest -q
+
+lint: $(STAMP)
+	ruff check stages tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)
