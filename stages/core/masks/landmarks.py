@@ -9,6 +9,7 @@ import functools
 import importlib.util
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
@@ -69,12 +70,26 @@ def predict_landmarks(image_rgb: np.ndarray, box: tuple[int, int, int, int]) -> 
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def detect_landmarks(image_rgb: np.ndarray, min_face_size: int = 40, upsample: int = 0) -> list[np.ndarray]:
-    """Landmarks of every face at least ``min_face_size`` px wide: a list of ``(68, 2)`` float32, largest first."""
+def detect_landmarks(image_rgb: np.ndarray, min_face_size: int = 40, upsample: int = 0,
+                     pad_retries: tuple[float, ...] = (0.25, 0.5)) -> list[np.ndarray]:
+    """Landmarks of every face at least ``min_face_size`` px wide: a list of ``(68, 2)`` float32, largest first.
+
+    When nothing is found, the search is repeated on the image padded by each of ``pad_retries`` x its
+    size on every side (mid-grey): the HOG detector misses faces cropped tightly to the frame.
+    """
     image = np.asarray(image_rgb)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
-    return [predict_landmarks(image, box) for box in detect_faces(image, min_face_size, upsample)]
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    faces = [predict_landmarks(image, box) for box in detect_faces(image, min_face_size, upsample)]
+    for pad in pad_retries:
+        if faces:
+            break
+        pad_y, pad_x = (int(round(pad * n)) for n in image.shape[:2])
+        padded = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        offset = np.array([pad_x, pad_y], np.float32)
+        faces = [predict_landmarks(padded, box) - offset for box in detect_faces(padded, min_face_size, upsample)]
+    return faces
 
 
 def face_height(landmarks: np.ndarray) -> float:
