@@ -12,7 +12,8 @@ Class weights apply to every loss but lovasz (a region loss where each class alr
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import segmentation_models_pytorch as smp
 import torch

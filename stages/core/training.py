@@ -1,6 +1,20 @@
-"""Training the face parser from the packed cache: data loading, augmentation, the loop, checkpoints.
+"""Training the face parser from the packed cache: augmentation, optimizer, scheduler, the loop, checkpoints.
 
 Runs on CPU by default and is deterministic there: same params and seed, same weights and metrics.
+Every epoch reseeds torch, numpy and the augmentation from ``seed + epoch``, so a run resumed from its
+last checkpoint ends with the same weights as an uninterrupted one. On CUDA it uses mixed precision.
+
+Keys read from the ``parser`` params section (defaults in brackets):
+``arch`` ``encoder`` ``encoder_weights`` ``decoder_channels`` ``decoder_width`` ``arch_options`` (see registry);
+``epochs`` ``batch_size`` ``lr`` ``weight_decay`` [0] ``threads`` [2] ``seed`` [0] ``class_weights`` ``loss_options``;
+``optimizer`` [adamw]: adam, adamw, adamp, adabelief, sgd or any ``timm.optim`` name; ``momentum`` [0.9] (sgd);
+``scheduler`` [cosine]: cosine (per step, after ``warmup_epochs`` [0] of linear warm-up), plateau
+(ReduceLROnPlateau on val F1 with ``plateau_patience`` [2] and ``plateau_factor`` [0.5]) or none;
+``early_stopping_patience`` [0 = off]: stop after that many epochs without a better val foreground-mean F1;
+``max_minutes`` [0 = off]: stop after the epoch that crosses this training time;
+``train_limit`` / ``val_limit`` [0 = all]: use only the first N images (smoke runs);
+``amp`` [true]: mixed precision when CUDA is present; ``resume`` [""]: checkpoint path to continue from;
+``augment``: see :func:`build_augmentation`.
 """
 from __future__ import annotations
 
@@ -15,22 +29,25 @@ from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-import albumentations as A  # noqa: E402
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import DataLoader, Dataset  # noqa: E402
-from tqdm import tqdm  # noqa: E402
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm import tqdm
 
-from stages.core.cache_arrays import CachedSplit  # noqa: E402
-from stages.core.classes import NUM_CLASSES  # noqa: E402
-from stages.core.io import atomic_path  # noqa: E402
-from stages.core.losses import build_loss  # noqa: E402
-from stages.core.metrics import confusion_matrix, segmentation_report  # noqa: E402
-from stages.core.models.preprocessing import images_to_tensor, normalise  # noqa: E402
-from stages.core.models.registry import build_parser  # noqa: E402
+from stages.core.cache_arrays import CachedSplit
+from stages.core.classes import CLASS_NAMES, NUM_CLASSES
+from stages.core.io import atomic_path
+from stages.core.losses import build_loss
+from stages.core.metrics import confusion_matrix, segmentation_report
+from stages.core.models.preprocessing import images_to_tensor, normalise
+from stages.core.models.registry import build_parser
 
 log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "adamw", "adamp", "adabelief", "sgd")
+SCHEDULERS = ("cosine", "plateau", "none")
 
 
 def seed_everything(seed: int, threads: int | None = None) -> None:
@@ -43,14 +60,52 @@ def seed_everything(seed: int, threads: int | None = None) -> None:
     cv2.setNumThreads(1)
 
 
-def build_augmentation(cfg: dict[str, Any]) -> A.Compose | None:
-    """Albumentations pipeline from ``parser.augment``; labels always use nearest-neighbour.
+def training_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    The unified classes have no left/right, so a horizontal flip needs no label swap.
+
+# --------------------------------------------------------------------------------------------- augmentation
+
+def build_augmentation(cfg: dict[str, Any]) -> A.Compose | None:
+    """Albumentations pipeline from ``parser.augment``; every value named after a transform is its probability.
+
+    Keys: ``hflip``; ``affine`` with ``scale_limit`` [0.1] (fraction), ``rotate_limit`` [15] (degrees) and
+    ``shift_limit`` [0.05] (fraction of the side); ``color_jitter`` with ``jitter`` [0.2] (brightness,
+    contrast and saturation; hue gets a tenth); ``coarse_dropout`` with ``dropout_holes`` [4] and
+    ``dropout_size`` [0.25] (largest hole side as a fraction of the image); ``blur``; ``noise``; ``jpeg``.
+
+    Labels always use nearest-neighbour and pad with background. The unified classes have no left/right,
+    so a horizontal flip needs no label swap. CoarseDropout leaves the label as it is: the parser learns
+    to name the face part under an occluder, which is what mask removal needs.
     """
-    steps = []
-    if cfg.get("hflip", 0):
-        steps.append(A.HorizontalFlip(p=float(cfg["hflip"])))
+    cfg = cfg or {}
+
+    def p(key: str) -> float:
+        return float(cfg.get(key) or 0)
+
+    steps: list[A.BasicTransform] = []
+    if p("hflip"):
+        steps.append(A.HorizontalFlip(p=p("hflip")))
+    if p("affine"):
+        scale, shift = float(cfg.get("scale_limit", 0.1)), float(cfg.get("shift_limit", 0.05))
+        rotate = float(cfg.get("rotate_limit", 15))
+        steps.append(A.Affine(scale=(1 - scale, 1 + scale), translate_percent=(-shift, shift), rotate=(-rotate, rotate),
+                              interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                              border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=p("affine")))
+    if p("color_jitter"):
+        j = float(cfg.get("jitter", 0.2))
+        steps.append(A.ColorJitter(brightness=j, contrast=j, saturation=j, hue=j / 10, p=p("color_jitter")))
+    if p("coarse_dropout"):
+        size = float(cfg.get("dropout_size", 0.25))
+        steps.append(A.CoarseDropout(num_holes_range=(1, int(cfg.get("dropout_holes", 4))),
+                                     hole_height_range=(size / 4, size), hole_width_range=(size / 4, size),
+                                     fill="random_uniform", p=p("coarse_dropout")))
+    if p("blur"):
+        steps.append(A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 7))], p=p("blur")))
+    if p("noise"):
+        steps.append(A.GaussNoise(std_range=(0.02, 0.08), p=p("noise")))
+    if p("jpeg"):
+        steps.append(A.ImageCompression(quality_range=(40, 90), p=p("jpeg")))
     return A.Compose(steps) if steps else None
 
 
@@ -83,22 +138,28 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> 
                       worker_init_fn=_seeded_worker, drop_last=False)
 
 
+# ------------------------------------------------------------------------------------------ evaluation, export
+
 @torch.no_grad()
 def predict_labels(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` uint8 argmax class ids, in eval mode."""
+    """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` uint8 argmax class ids, in eval mode, on the model's device."""
     model.eval()
+    device = next(model.parameters()).device
     out = np.empty(images.shape[:3], np.uint8)
     for start in range(0, len(images), batch_size):
-        logits = model(images_to_tensor(np.asarray(images[start:start + batch_size])))
-        out[start:start + batch_size] = logits.argmax(1).numpy().astype(np.uint8)
+        logits = model(images_to_tensor(np.asarray(images[start:start + batch_size])).to(device))
+        out[start:start + batch_size] = logits.argmax(1).cpu().numpy().astype(np.uint8)
     return out
 
 
-def evaluate(model: torch.nn.Module, split: CachedSplit, batch_size: int = 16) -> dict:
+def evaluate(model: torch.nn.Module, split: CachedSplit, batch_size: int = 16, limit: int = 0) -> dict:
+    """``segmentation_report`` of the model over the first ``limit`` images of ``split`` (all when 0)."""
+    n = min(len(split), limit) if limit else len(split)
     cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
-    for start in range(0, len(split), batch_size):
-        pred = predict_labels(model, split.images[start:start + batch_size], batch_size)
-        cm += confusion_matrix(split.labels[start:start + batch_size], pred)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        pred = predict_labels(model, split.images[start:stop], batch_size)
+        cm += confusion_matrix(split.labels[start:stop], pred)
     return segmentation_report(cm)
 
 
@@ -108,14 +169,95 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
 
 
 def export_onnx(model: torch.nn.Module, path: str | Path, size: int, opset: int = 17) -> None:
-    """ONNX with input ``image`` (N, 3, S, S) float32 and output ``logits`` (N, 11, S, S); N is dynamic."""
-    model.eval()
-    dummy = torch.zeros(1, 3, size, size)
-    with atomic_path(path) as tmp:
-        torch.onnx.export(model, dummy, str(tmp), input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset,
-                          dynamo=False)
+    """ONNX with input ``image`` (N, 3, S, S) float32 and output ``logits`` (N, 11, S, S); N is dynamic.
 
+    Uses the TorchScript exporter; models it cannot export (smp PSPNet/UPerNet at sizes where adaptive
+    pooling does not divide evenly) go through the dynamo exporter instead, with a fixed batch of 1.
+    """
+    model = model.eval().cpu()
+    dummy = torch.zeros(1, 3, size, size)
+    names = {"input_names": ["image"], "output_names": ["logits"]}
+    with atomic_path(path) as tmp:
+        try:
+            torch.onnx.export(model, dummy, str(tmp), dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+                              opset_version=opset, dynamo=False, **names)
+        except torch.onnx.errors.SymbolicValueError as err:
+            log.warning("TorchScript ONNX export failed (%s); using the dynamo exporter", str(err).splitlines()[0])
+            program = torch.onnx.export(model, (dummy,), None, opset_version=max(opset, 18), dynamo=True, **names)
+            program.save(str(tmp))
+
+
+# ------------------------------------------------------------------------------- optimizer, scheduler, stopping
+
+def build_optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    """``timm.optim.create_optimizer_v2`` with ``optimizer``, ``lr``, ``weight_decay`` and ``momentum`` (sgd)."""
+    from timm.optim import create_optimizer_v2
+
+    name = str(cfg.get("optimizer") or "adamw").lower()
+    extra = {"momentum": float(cfg.get("momentum", 0.9))} if name in ("sgd", "momentum") else {}
+    return create_optimizer_v2(model, opt=name, lr=float(cfg["lr"]), weight_decay=float(cfg.get("weight_decay", 0)),
+                               **extra)
+
+
+class LearningRateSchedule:
+    """One object for both kinds of schedule: ``after_step()`` each batch, ``after_epoch(val_f1)`` each epoch.
+
+    cosine: ``lr_t = lr * t / warm`` during warm-up, then ``lr * (1 + cos(pi * (t - warm) / (T - warm))) / 2``
+    over the T optimizer steps of the run. plateau: ReduceLROnPlateau in ``max`` mode on the val F1.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: dict[str, Any], steps_per_epoch: int, epochs: int):
+        self.kind = str(cfg.get("scheduler") or "cosine").lower()
+        if self.kind not in SCHEDULERS:
+            raise ValueError(f"unknown scheduler {self.kind!r}; known: {', '.join(SCHEDULERS)}")
+        total = max(steps_per_epoch * epochs, 1)
+        warm = min(int(float(cfg.get("warmup_epochs", 0)) * steps_per_epoch), total - 1)
+        if self.kind == "cosine":
+            def factor(step: int) -> float:
+                if step < warm:
+                    return (step + 1) / warm
+                return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / (total - warm)))
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        elif self.kind == "plateau":
+            self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", patience=int(cfg.get("plateau_patience", 2)),
+                factor=float(cfg.get("plateau_factor", 0.5)))
+        else:
+            self.scheduler = None
+
+    def after_step(self) -> None:
+        if self.kind == "cosine":
+            self.scheduler.step()
+
+    def after_epoch(self, val_f1: float | None) -> None:
+        if self.kind == "plateau":
+            self.scheduler.step(val_f1 if val_f1 is not None else 0.0)
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict() if self.scheduler is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.scheduler is not None and state:
+            self.scheduler.load_state_dict(state)
+
+
+class EarlyStopping:
+    """Stop when the score has not beaten its best for ``patience`` epochs in a row (``patience`` 0: never)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best, self.bad_epochs = int(patience), None, 0
+
+    def update(self, score: float | None) -> bool:
+        """Record one epoch's score; True when training should stop."""
+        score = float("-inf") if score is None else score
+        if self.best is None or score > self.best:
+            self.best, self.bad_epochs = score, 0
+        else:
+            self.bad_epochs += 1
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+
+# ---------------------------------------------------------------------------------------------------- the loop
 
 @dataclass
 class ParserRun:
@@ -123,6 +265,7 @@ class ParserRun:
     history: list[dict]
     best: dict
     seconds_per_epoch: float
+    stopped_early: bool = False
 
 
 def load_class_weights(path: str | Path, mode: str | list) -> torch.Tensor | None:
@@ -143,44 +286,117 @@ def load_class_weights(path: str | Path, mode: str | list) -> torch.Tensor | Non
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def fit_parser(cfg: dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
-               live=None, seed: int = 0) -> ParserRun:
-    """Train the parser of ``cfg`` (the ``parser`` params section); keep the weights of the best val epoch."""
-    seed_everything(seed, int(cfg.get("threads", 2)))
-    train, val = CachedSplit(cache_dir, "train"), CachedSplit(cache_dir, "val")
-    model = build_parser(cfg, NUM_CLASSES)
-    loss_fn = build_loss(loss_spec, class_weights, cfg.get("loss_options"))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), weight_decay=float(cfg.get("weight_decay", 0)))
-    epochs = int(cfg["epochs"])
-    loader = make_loader(SegmentationArrays(train, build_augmentation(cfg.get("augment", {}))),
-                         int(cfg["batch_size"]), shuffle=True, seed=seed)
-    steps = epochs * len(loader)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    history, best, best_state, elapsed = [], None, None, 0.0
-    for epoch in range(epochs):
-        model.train()
-        start, total, n = time.perf_counter(), 0.0, 0
-        for images, labels in tqdm(loader, desc=f"parser epoch {epoch + 1}/{epochs}", leave=False):
-            optimizer.zero_grad(set_to_none=True)
+def _limited(dataset: Dataset, limit: int) -> Dataset:
+    return Subset(dataset, range(min(limit, len(dataset)))) if limit else dataset
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if device.type == "cuda" and enabled:
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast("cpu", enabled=False)
+
+
+def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp, desc) -> float:
+    """One pass over ``loader`` in train mode; returns the mean training loss per image."""
+    model.train()
+    total, n = 0.0, 0
+    for images, labels in tqdm(loader, desc=desc, leave=False):
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, use_amp):
             loss = loss_fn(model(images), labels)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total, n = total + float(loss) * len(images), n + len(images)
-        elapsed += time.perf_counter() - start
-        report = evaluate(model, val)
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_mean_f1_fg": report["mean_f1_fg"],
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.after_step()
+        total, n = total + float(loss) * len(images), n + len(images)
+    return total / max(n, 1)
+
+
+def _log_epoch(live, row: dict, report: dict) -> None:
+    if live is None:
+        return
+    for key, value in row.items():
+        if key != "epoch" and value is not None:
+            live.log_metric(key, value)
+    for name in CLASS_NAMES[1:]:
+        f1 = report["per_class"][name]["f1"]
+        if f1 is not None:
+            live.log_metric(f"val_f1/{name}", f1)
+    live.next_step()
+
+
+def _snapshot(model: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def fit_parser(cfg: dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
+               live=None, seed: int = 0, checkpoint_path: str | Path | None = None,
+               resume_from: str | Path | None = None) -> ParserRun:
+    """Train the parser of ``cfg`` (the ``parser`` params section); keep the weights of the best val epoch.
+
+    ``checkpoint_path``: where to write the full training state after every epoch (for resuming).
+    ``resume_from`` (or ``cfg["resume"]``): a checkpoint written that way; training continues after its epoch.
+    """
+    seed_everything(seed, int(cfg.get("threads", 2)))
+    device = training_device()
+    use_amp = bool(cfg.get("amp", True)) and device.type == "cuda"
+    train, val = CachedSplit(cache_dir, "train"), CachedSplit(cache_dir, "val")
+    model = build_parser(cfg, NUM_CLASSES).to(device)
+    loss_fn = build_loss(loss_spec, None if class_weights is None else class_weights.to(device), cfg.get("loss_options"))
+    optimizer = build_optimizer(model, cfg)
+    augment = build_augmentation(cfg.get("augment", {}))
+    dataset = _limited(SegmentationArrays(train, augment), int(cfg.get("train_limit") or 0))
+    batch_size, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
+    schedule = LearningRateSchedule(optimizer, cfg, math.ceil(len(dataset) / batch_size), epochs)
+    scaler = torch.amp.GradScaler(device.type, enabled=use_amp and not torch.cuda.is_bf16_supported())
+    stopper = EarlyStopping(int(cfg.get("early_stopping_patience") or 0))
+    history, best, best_state, start_epoch = [], None, None, 0
+
+    resume_from = resume_from or cfg.get("resume") or None
+    if resume_from:
+        state = torch.load(resume_from, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["scheduler"])
+        history, best, best_state, start_epoch = state["history"], state["best"], state["best_state"], state["epoch"]
+        for row in history:
+            stopper.update(row["val_mean_f1_fg"])
+        log.info("resumed from %s after epoch %d", resume_from, start_epoch)
+
+    max_seconds = float(cfg.get("max_minutes") or 0) * 60
+    stopped_early = False
+    for epoch in range(start_epoch, epochs):
+        # Reseeding per epoch makes a resumed run identical to an uninterrupted one.
+        seed_everything(seed + epoch)
+        if augment is not None:
+            augment.set_random_seed(seed + epoch)
+        loader = make_loader(dataset, batch_size, shuffle=True, seed=seed + epoch)
+        start = time.perf_counter()
+        train_loss = _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp,
+                                      f"parser epoch {epoch + 1}/{epochs}")
+        epoch_seconds = time.perf_counter() - start
+        report = evaluate(model, val, limit=int(cfg.get("val_limit") or 0))
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_mean_f1_fg": report["mean_f1_fg"],
                "val_mean_iou_fg": report["mean_iou_fg"], "val_pixel_accuracy": report["pixel_accuracy"],
-               "lr": optimizer.param_groups[0]["lr"]}
+               "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": epoch_seconds}
+        schedule.after_epoch(report["mean_f1_fg"])
         history.append(row)
         log.info("epoch %d: %s", epoch + 1, row)
-        if live is not None:
-            for key, value in row.items():
-                if key != "epoch" and value is not None:
-                    live.log_metric(key, value)
-            live.next_step()
+        _log_epoch(live, row, report)
         if best is None or (row["val_mean_f1_fg"] or 0) > (best["val_mean_f1_fg"] or 0):
-            best = row
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best, best_state = row, _snapshot(model)
+        stop = stopper.update(row["val_mean_f1_fg"])
+        if checkpoint_path:
+            save_checkpoint(checkpoint_path, {"model": _snapshot(model), "optimizer": optimizer.state_dict(),
+                                              "scheduler": schedule.state_dict(), "epoch": epoch + 1,
+                                              "history": history, "best": best, "best_state": best_state,
+                                              "config": cfg, "loss": loss_spec, "seed": seed})
+        if stop or (max_seconds and sum(r["epoch_seconds"] for r in history) >= max_seconds):
+            stopped_early = epoch + 1 < epochs
+            log.info("stopping after epoch %d (%s)", epoch + 1, "early stopping" if stop else "max_minutes")
+            break
     model.load_state_dict(best_state)
-    return ParserRun(model, history, best, elapsed / max(epochs, 1))
+    seconds = [r["epoch_seconds"] for r in history[start_epoch:]] or [0.0]
+    return ParserRun(model.cpu(), history, best, float(np.mean(seconds)), stopped_early)

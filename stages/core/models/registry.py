@@ -15,7 +15,8 @@ Params read from the ``parser`` section (``cfg``):
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import segmentation_models_pytorch as smp
 from torch import nn

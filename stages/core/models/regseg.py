@@ -11,7 +11,8 @@ Train and eval modes differ only through BatchNorm.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F

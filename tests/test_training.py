@@ -1,0 +1,222 @@
+"""Training features on a tiny synthetic cache: augmentation, optimizers, schedules, early stopping, resume."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stages.core.classes import CLASS_NAMES, NUM_CLASSES
+from stages.core.training import (
+    OPTIMIZERS,
+    EarlyStopping,
+    LearningRateSchedule,
+    build_augmentation,
+    build_optimizer,
+    fit_parser,
+    load_class_weights,
+)
+
+SIZE = 64
+TINY_CFG = {"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weights": None,
+            "decoder_channels": [16, 16, 8, 8, 8], "epochs": 2, "batch_size": 4, "lr": 0.003, "weight_decay": 1e-4,
+            "threads": 1, "augment": {"hflip": 0.5}}
+
+
+def blob_faces(n: int, seed: int):
+    """``n`` images (SIZE, SIZE, 3) with an ellipse 'face' (class 7) and a box 'hair' (class 4) on background."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    images = rng.integers(0, 60, (n, SIZE, SIZE, 3), dtype=np.uint8)
+    labels = np.zeros((n, SIZE, SIZE), np.uint8)
+    for i in range(n):
+        cy, cx, r = rng.integers(24, 40), rng.integers(24, 40), rng.integers(10, 18)
+        face = ((yy - cy) / r) ** 2 + ((xx - cx) / (0.8 * r)) ** 2 < 1
+        hair = (yy < cy - r + 4) & (np.abs(xx - cx) < r) & ~face
+        labels[i][face], labels[i][hair] = 7, 4
+        images[i][face] = (200, 160, 140)
+        images[i][hair] = (40, 30, 20)
+    return images, labels
+
+
+@pytest.fixture
+def tiny_cache(tmp_path):
+    for split, n, seed in (("train", 8, 0), ("val", 4, 1), ("test", 4, 2)):
+        images, labels = blob_faces(n, seed)
+        np.save(tmp_path / f"{split}_images.npy", images)
+        np.save(tmp_path / f"{split}_labels.npy", labels)
+        np.save(tmp_path / f"{split}_landmarks.npy", np.full((n, 68, 2), np.nan, np.float32))
+        pd.DataFrame({"row": range(n), "id": range(n), "source": "blobs"}).to_csv(tmp_path / f"{split}_ids.csv",
+                                                                                   index=False)
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------------------------- augmentation
+
+FULL_AUGMENT = {"hflip": 0.5, "affine": 1.0, "rotate_limit": 30, "color_jitter": 1.0, "coarse_dropout": 1.0,
+                "blur": 1.0, "noise": 1.0, "jpeg": 1.0}
+
+
+def test_no_augmentation_when_nothing_is_enabled():
+    assert build_augmentation({}) is None
+    assert build_augmentation({"hflip": 0, "affine": 0.0}) is None
+
+
+def test_every_augmentation_keeps_labels_nearest_neighbour():
+    augment = build_augmentation(FULL_AUGMENT)
+    names = {type(t).__name__ for t in augment.transforms}
+    assert {"HorizontalFlip", "Affine", "ColorJitter", "CoarseDropout", "OneOf", "GaussNoise",
+            "ImageCompression"} <= names
+    images, labels = blob_faces(4, 3)
+    augment.set_random_seed(0)
+    for image, label in zip(images, labels):
+        out = augment(image=image, mask=label)
+        assert out["image"].shape == image.shape and out["image"].dtype == np.uint8
+        assert out["mask"].shape == label.shape
+        assert set(np.unique(out["mask"])) <= {0, 4, 7}  # no blended ids from linear interpolation
+
+
+def test_hflip_mirrors_the_label_without_swapping_classes():
+    images, labels = blob_faces(1, 4)
+    out = build_augmentation({"hflip": 1.0})(image=images[0], mask=labels[0])
+    assert np.array_equal(out["mask"], labels[0][:, ::-1])
+
+
+def test_coarse_dropout_hides_pixels_but_keeps_the_label():
+    images, labels = blob_faces(1, 5)
+    augment = build_augmentation({"coarse_dropout": 1.0, "dropout_size": 0.5})
+    augment.set_random_seed(1)
+    out = augment(image=images[0], mask=labels[0])
+    assert not np.array_equal(out["image"], images[0])
+    assert np.array_equal(out["mask"], labels[0])
+
+
+# ------------------------------------------------------------------------------------- optimizers, schedules
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_timm_optimizers_take_a_finite_step(name):
+    model = torch.nn.Conv2d(3, NUM_CLASSES, 1)
+    optimizer = build_optimizer(model, {"optimizer": name, "lr": 0.01, "weight_decay": 1e-4})
+    expected = {"adam": "Adam", "adamw": "AdamW", "adamp": "AdamP", "adabelief": "AdaBelief", "sgd": "SGD"}[name]
+    assert type(optimizer).__name__ == expected
+    before = model.weight.detach().clone()
+    loss = model(torch.randn(2, 3, 4, 4)).square().mean()
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(model.weight).all() and not torch.equal(before, model.weight)
+
+
+def test_sgd_gets_momentum():
+    optimizer = build_optimizer(torch.nn.Linear(2, 2), {"optimizer": "sgd", "lr": 0.1, "momentum": 0.8})
+    assert optimizer.param_groups[0]["momentum"] == 0.8
+
+
+def test_cosine_schedule_with_warmup():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = LearningRateSchedule(optimizer, {"scheduler": "cosine", "warmup_epochs": 1}, steps_per_epoch=2,
+                                    epochs=3)
+    lrs = [optimizer.param_groups[0]["lr"]]
+    for _ in range(6):
+        optimizer.step()
+        schedule.after_step()
+        lrs.append(optimizer.param_groups[0]["lr"])
+    # warm-up 1/2, 2/2, then cosine over the 4 remaining steps: 1, (1+cos(pi/4))/2, 1/2, (1+cos(3pi/4))/2, 0
+    expected = [0.5, 1.0, 1.0, (1 + np.cos(np.pi / 4)) / 2, 0.5, (1 + np.cos(3 * np.pi / 4)) / 2, 0.0]
+    assert lrs == pytest.approx(expected, abs=1e-9)
+
+
+def test_plateau_schedule_cuts_lr_after_patience_epochs_without_gain():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = LearningRateSchedule(optimizer, {"scheduler": "plateau", "plateau_patience": 1,
+                                                "plateau_factor": 0.5}, steps_per_epoch=3, epochs=5)
+    lrs = []
+    for f1 in (0.5, 0.6, 0.6, 0.6, 0.6):
+        schedule.after_step()  # no effect on a plateau schedule
+        schedule.after_epoch(f1)
+        lrs.append(optimizer.param_groups[0]["lr"])
+    assert lrs == [1.0, 1.0, 1.0, 0.5, 0.5]
+
+
+def test_unknown_scheduler_is_refused():
+    with pytest.raises(ValueError, match="plateau"):
+        LearningRateSchedule(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), {"scheduler": "step"},
+                             1, 1)
+
+
+def test_early_stopping_counts_epochs_without_a_better_score():
+    stopper = EarlyStopping(patience=2)
+    assert [stopper.update(s) for s in (0.5, 0.6, 0.55, 0.6, 0.7, 0.7, 0.69)] == [
+        False, False, False, True, False, False, True]
+    never = EarlyStopping(patience=0)
+    assert not any(never.update(0.1) for _ in range(10))
+
+
+def test_class_weights_by_mode_list_or_none(tmp_path):
+    table = {"equal": [1.0] * NUM_CLASSES, "empirical": list(np.linspace(0.1, 2, NUM_CLASSES))}
+    (tmp_path / "w.json").write_text(json.dumps(table))
+    assert load_class_weights(tmp_path / "w.json", "none") is None
+    assert torch.allclose(load_class_weights(tmp_path / "w.json", "empirical"), torch.tensor(table["empirical"], dtype=torch.float32))
+    assert load_class_weights(tmp_path / "w.json", [2.0] * NUM_CLASSES).sum() == 2.0 * NUM_CLASSES
+    with pytest.raises(KeyError, match="proportional"):
+        load_class_weights(tmp_path / "w.json", "proportional")
+    with pytest.raises(ValueError, match="11"):
+        load_class_weights(tmp_path / "w.json", [1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------------------------- the loop
+
+class RecordingLive:
+    def __init__(self):
+        self.metrics, self.steps = {}, 0
+
+    def log_metric(self, name, value):
+        self.metrics.setdefault(name, []).append(value)
+
+    def next_step(self):
+        self.steps += 1
+
+
+def test_fit_parser_logs_every_epoch_and_keeps_the_best(tiny_cache):
+    live = RecordingLive()
+    cfg = {**TINY_CFG, "optimizer": "adamp", "scheduler": "plateau", "augment": FULL_AUGMENT}
+    run = fit_parser(cfg, "ce+dice", tiny_cache, torch.ones(NUM_CLASSES), live=live, seed=0)
+    assert [row["epoch"] for row in run.history] == [1, 2] and live.steps == 2
+    assert all(np.isfinite(row["train_loss"]) and row["epoch_seconds"] > 0 for row in run.history)
+    assert run.best["val_mean_f1_fg"] == max(row["val_mean_f1_fg"] for row in run.history)
+    assert {"train_loss", "val_mean_f1_fg", "lr", "epoch_seconds", "val_f1/face"} <= set(live.metrics)
+    assert all(not k.startswith("val_f1/") or k[7:] in CLASS_NAMES for k in live.metrics)
+
+
+def test_fit_parser_learns_the_blobs(tiny_cache):
+    cfg = {**TINY_CFG, "epochs": 6, "lr": 0.01, "augment": {}}
+    run = fit_parser(cfg, "ce", tiny_cache, None, seed=0)
+    assert run.history[-1]["train_loss"] < 0.7 * run.history[0]["train_loss"]
+
+
+def test_early_stopping_ends_the_run(tiny_cache, monkeypatch):
+    from stages.core import training
+
+    scores = iter([0.5, 0.6, 0.55, 0.58, 0.7, 0.7])
+    real_evaluate = training.evaluate
+
+    def scripted_evaluate(*args, **kwargs):
+        return {**real_evaluate(*args, **kwargs), "mean_f1_fg": next(scores)}
+
+    monkeypatch.setattr(training, "evaluate", scripted_evaluate)
+    run = fit_parser({**TINY_CFG, "epochs": 6, "early_stopping_patience": 2}, "ce", tiny_cache, None, seed=0)
+    assert [row["val_mean_f1_fg"] for row in run.history] == [0.5, 0.6, 0.55, 0.58]
+    assert run.stopped_early and run.best["epoch"] == 2
+
+
+def test_resumed_run_ends_with_the_same_weights(tiny_cache, tmp_path):
+    cfg = {**TINY_CFG, "epochs": 2, "augment": {"hflip": 0.5, "affine": 0.5}}
+    straight = fit_parser(cfg, "ce", tiny_cache, None, seed=3)
+    # a run cut short after its first epoch (max_minutes tiny), then resumed from its checkpoint
+    ckpt = tmp_path / "last.pt"
+    first = fit_parser({**cfg, "max_minutes": 1e-9}, "ce", tiny_cache, None, seed=3, checkpoint_path=ckpt)
+    assert len(first.history) == 1 and first.stopped_early
+    resumed = fit_parser(cfg, "ce", tiny_cache, None, seed=3, checkpoint_path=ckpt, resume_from=ckpt)
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    assert resumed.history[1]["train_loss"] == pytest.approx(straight.history[1]["train_loss"], rel=1e-6)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), name
