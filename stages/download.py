@@ -6,14 +6,12 @@ renamed into place, so an interrupted run never leaves a half-filled ``data/raw/
 """
 from __future__ import annotations
 
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from stages.core.params import section
 from stages.core.sources import DatasetMissingError, fetch_source
+from stages.core.staging import staged_dir
 
 RAW_DIR = Path("data/raw")
 
@@ -26,29 +24,12 @@ def source_options(name: str, data_params: dict) -> dict:
     return options
 
 
-def replace_dir(built: Path, dest: Path) -> None:
-    """Move ``built`` onto ``dest``; the old ``dest`` is moved aside first and removed after."""
-    old = None
-    if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-        os.replace(dest, old / dest.name)
-    os.replace(built, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def download_source(name: str, data_params: dict, raw_dir: Path = RAW_DIR) -> Path:
     """Fetch source ``name`` into ``raw_dir/name`` atomically; returns that folder."""
     options = source_options(name, data_params)
-    raw_dir.mkdir(parents=True, exist_ok=True)
     dest = raw_dir / name
-    building = Path(tempfile.mkdtemp(prefix=f".{name}.building-", dir=raw_dir))
-    try:
+    with staged_dir(dest) as building:
         fetch_source(name, options, building)
-        replace_dir(building, dest)
-    finally:
-        if building.exists():
-            shutil.rmtree(building, ignore_errors=True)
     return dest
 
 
