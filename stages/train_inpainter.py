@@ -11,6 +11,7 @@ from dvclive import Live
 
 from stages.core.inpainting import fit_inpainter
 from stages.core.params import section
+from stages.core.plots import save_learning_curves
 from stages.core.training import save_checkpoint
 
 MASKS_DIR, CACHE_DIR = Path("data/masks"), Path("data/cache")
@@ -25,6 +26,7 @@ def main() -> None:
         live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
     save_checkpoint(Path("models/inpainter.pt"),
                     {"state_dict": run.model.state_dict(), "config": cfg, "history": run.history})
+    save_learning_curves(run.history, Path("metrics/plots/inpainter_training.png"), "inpainter")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """DVC stage `train_parser`: train the face parser on the cache; write a checkpoint and an ONNX export.
 
 Reads params ``parser`` and the top-level ``loss``. Reads ``data/cache/`` and ``data/unified/class_weights.json``.
-Writes ``models/parser.pt``, ``models/parser.onnx`` and the dvclive log ``metrics/train_parser/``.
+Writes ``models/parser.pt``, ``models/parser.onnx``, the dvclive log ``metrics/train_parser/`` and
+``metrics/plots/parser_training.png``.
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from dvclive import Live
 
 from stages.core.cache_arrays import CachedSplit
 from stages.core.params import section
+from stages.core.plots import save_learning_curves
 from stages.core.training import export_onnx, fit_parser, load_class_weights, save_checkpoint
 
 CACHE_DIR = Path("data/cache")
 WEIGHTS_FILE = Path("data/unified/class_weights.json")
 MODEL_DIR = Path("models")
 LIVE_DIR = Path("metrics/train_parser")
+CURVES_PNG = Path("metrics/plots/parser_training.png")
 
 
 def main() -> None:
@@ -32,6 +35,7 @@ def main() -> None:
     save_checkpoint(MODEL_DIR / "parser.pt", {"state_dict": run.model.state_dict(), "config": cfg, "loss": loss_spec,
                                               "input_size": size, "history": run.history, "best": run.best})
     export_onnx(run.model, MODEL_DIR / "parser.onnx", size)
+    save_learning_curves(run.history, CURVES_PNG, f"{cfg['arch']} / {cfg.get('encoder', '')}, loss {loss_spec}")
 
 
 if __name__ == "__main__":

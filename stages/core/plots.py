@@ -44,3 +44,20 @@ def save_image_grid(rows: list[list[np.ndarray]], path: str | Path, gap: int = 2
         for j, tile in enumerate(row):
             sheet[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = tile
     write_png(path, sheet)
+
+
+def save_learning_curves(history: list[dict], path: str | Path, title: str) -> None:
+    """One panel per logged quantity (every key of ``history`` rows but ``epoch``), against the epoch."""
+    keys = [k for k in history[0] if k != "epoch" and isinstance(history[0][k], (int, float))]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3), dpi=100, squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, key in zip(axes[0], keys):
+        ax.plot(epochs, [row.get(key) for row in history], marker="o")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -71,7 +71,8 @@ def test_repro_builds_every_output(project):
                  "data/masks/train_masks.npy", "models/parser.pt", "models/parser.onnx", "models/inpainter.pt",
                  "metrics/parser.json", "metrics/inpainter.json", "metrics/plots/parser_confusion.png",
                  "metrics/plots/parser_samples.png", "metrics/plots/inpainter_samples.png",
-                 "metrics/train_parser/plots/metrics/train_loss.tsv"):
+                 "metrics/train_parser/plots/metrics/train_loss.tsv", "metrics/plots/parser_training.png",
+                 "metrics/plots/inpainter_training.png"):
         assert (root / path).exists(), path
     parser = json.loads((root / "metrics/parser.json").read_text())
     assert set(parser["per_class"]) >= {"background", "lips", "beard"}
