@@ -52,8 +52,8 @@ def test_landmarks_sit_on_their_parts():
         lm = face.landmarks
         assert lm.shape == (68, 2) and np.isfinite(lm).all()
 
-        def label_at(idx):
-            x, y = np.round(lm[idx]).astype(int)
+        def label_at(idx, face=face):
+            x, y = np.round(face.landmarks[idx]).astype(int)
             return face.label[np.clip(y, 0, 159), np.clip(x, 0, 159)]
 
         eye_centre = lm[36:42].mean(axis=0).round().astype(int)

@@ -79,7 +79,7 @@ def canonical_landmarks(rng: np.random.Generator, mouth_open: float) -> np.ndarr
     bridge = np.stack([np.zeros(4), bridge_y, 0.8 + np.linspace(0.05, 0.35, 4)], axis=1)
     nose_w = rng.uniform(0.17, 0.26)
     nx = np.linspace(-nose_w, nose_w, 5)
-    ny = bridge_y[-1] + 0.1 + 0.04 * np.cos(np.linspace(0, np.pi, 5) * 2 - np.pi) * 0 + np.array([0, 0.03, 0.05, 0.03, 0])
+    ny = bridge_y[-1] + 0.1 + np.array([0, 0.03, 0.05, 0.03, 0])
     nostrils = np.stack([nx, ny, 0.8 + 0.15 * (1 - np.abs(nx) / nose_w)], axis=1)
 
     eye_y = -0.3 + rng.uniform(-0.03, 0.03)
@@ -87,15 +87,14 @@ def canonical_landmarks(rng: np.random.Generator, mouth_open: float) -> np.ndarr
     eye_h = rng.uniform(0.07, 0.11)
     eye_cx = -rng.uniform(0.4, 0.47)
 
-    def eye(cx: float, outer_first: bool) -> np.ndarray:
-        # order: corner, upper, upper, corner, lower, lower (iBUG goes clockwise in the image)
-        x0, x1 = (cx - eye_w, cx + eye_w) if outer_first else (cx - eye_w, cx + eye_w)
-        xs = np.array([x0, cx - eye_w / 3, cx + eye_w / 3, x1, cx + eye_w / 3, cx - eye_w / 3])
+    def eye(cx: float) -> np.ndarray:
+        # iBUG order, clockwise in the image: left corner, upper lid (2), right corner, lower lid (2)
+        xs = np.array([cx - eye_w, cx - eye_w / 3, cx + eye_w / 3, cx + eye_w, cx + eye_w / 3, cx - eye_w / 3])
         ys = np.array([eye_y, eye_y - eye_h, eye_y - eye_h, eye_y, eye_y + eye_h * 0.8, eye_y + eye_h * 0.8])
         return np.stack([xs, ys, _depth(xs)], axis=1)
 
-    eye_l = eye(eye_cx, True)
-    eye_r = eye(-eye_cx, False)
+    eye_l = eye(eye_cx)
+    eye_r = eye(-eye_cx)
 
     mouth_y = bridge_y[-1] + rng.uniform(0.3, 0.38)
     mouth_w = rng.uniform(0.3, 0.42)
