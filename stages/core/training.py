@@ -310,7 +310,7 @@ def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device
         scaler.step(optimizer)
         scaler.update()
         schedule.after_step()
-        total, n = total + float(loss) * len(images), n + len(images)
+        total, n = total + float(loss.detach()) * len(images), n + len(images)
     return total / max(n, 1)
 
 
