@@ -59,7 +59,7 @@ def interleaved_latencies_ms(sessions: dict[str, ort.InferenceSession], size: in
     """Median latency per session; rounds alternate between candidates so load spikes hit them all alike."""
     image = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
     times: dict[str, list[float]] = {name: [] for name in sessions}
-    for name, session in sessions.items():
+    for session in sessions.values():
         for _ in range(3):
             session.run(None, {"image": image})
     for _ in range(rounds):

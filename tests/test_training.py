@@ -155,7 +155,8 @@ def test_class_weights_by_mode_list_or_none(tmp_path):
     table = {"equal": [1.0] * NUM_CLASSES, "empirical": list(np.linspace(0.1, 2, NUM_CLASSES))}
     (tmp_path / "w.json").write_text(json.dumps(table))
     assert load_class_weights(tmp_path / "w.json", "none") is None
-    assert torch.allclose(load_class_weights(tmp_path / "w.json", "empirical"), torch.tensor(table["empirical"], dtype=torch.float32))
+    empirical = torch.tensor(table["empirical"], dtype=torch.float32)
+    assert torch.allclose(load_class_weights(tmp_path / "w.json", "empirical"), empirical)
     assert load_class_weights(tmp_path / "w.json", [2.0] * NUM_CLASSES).sum() == 2.0 * NUM_CLASSES
     with pytest.raises(KeyError, match="proportional"):
         load_class_weights(tmp_path / "w.json", "proportional")
