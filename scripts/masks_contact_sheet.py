@@ -1,7 +1,8 @@
 """Contact sheets of masked real faces, to judge the masks by eye (written to reports/, never to git).
 
 1. ``masks_celeba.png``: 24 CelebAMask-HQ faces at 256², the five mask types in turn.
-2. ``masks_without_mask.png``: the 20 photos of ``masked-faces/without_mask`` (every face masked), with failures shown unmasked and captioned.
+2. ``masks_without_mask.png``: the 20 photos of ``masked-faces/without_mask`` (every face masked), with
+   failures shown unmasked and captioned.
 
     HF_HUB_OFFLINE=1 .venv/bin/python scripts/masks_contact_sheet.py
 """

@@ -41,7 +41,7 @@ class UnifySettings:
     workers: int = 2
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "UnifySettings":
+    def from_params(cls, params: dict[str, Any]) -> UnifySettings:
         known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
         settings = cls(**known)
         if settings.on_error not in ("skip", "raise"):
@@ -117,7 +117,7 @@ def unify_source(source: str, root: Path, options: dict[str, Any], out_dir: Path
     job = _Job(source, adapter, out_dir, settings)
     desc = f"remap {source}"
     if settings.workers > 1 and len(items) > 32:
-        ctx = mp.get_context("fork")
+        ctx = mp.get_context("forkserver")  # plain fork can deadlock once OpenCV or torch run threads
         with ctx.Pool(settings.workers, initializer=_init_worker, initargs=(job,)) as pool:
             results = list(tqdm(pool.imap(_worker, items, chunksize=16), total=len(items), desc=desc))
     else:

@@ -46,7 +46,7 @@ class MaskParams:
     examples: int = 24
 
     @classmethod
-    def from_dict(cls, options: dict[str, Any] | None) -> "MaskParams":
+    def from_dict(cls, options: dict[str, Any] | None) -> MaskParams:
         """Build from a params section; unknown keys or bad values raise ``ValueError`` naming them."""
         options = dict(options or {})
         known = {f.name for f in fields(cls)}

@@ -1,7 +1,7 @@
 """Contact sheets: a grid of captioned RGB tiles, for looking at masked faces."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -10,8 +10,8 @@ side is then the far side: foreshortened, darker, its ear loop hidden); ``"right
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -40,7 +40,7 @@ class Template:
     scale: float = 1.0
 
     @classmethod
-    def blank(cls, scale: float = 1.0) -> "Template":
+    def blank(cls, scale: float = 1.0) -> Template:
         height, width = int(round(TEMPLATE_HEIGHT * scale)), int(round(TEMPLATE_WIDTH * scale))
         return cls(np.zeros((height, width, 3), np.float32), np.zeros((height, width), np.float32), float(scale))
 
@@ -240,7 +240,8 @@ def _draw_valve(t: Template, centre, colour, rng: np.random.Generator) -> None:
     t.paint(t.disc(centre, 38), plastic)
     t.paint(t.disc(centre, 26, 3), tone(plastic, 0.78))
     for dy in (-14, -5, 4, 13):
-        t.paint(t.polyline(np.array([(centre[0] - 16, centre[1] + dy), (centre[0] + 16, centre[1] + dy)]), 3), tone(plastic, 0.55))
+        slot = np.array([(centre[0] - 16, centre[1] + dy), (centre[0] + 16, centre[1] + dy)])
+        t.paint(t.polyline(slot, 3), tone(plastic, 0.55))
 
 
 def draw_kn95(rng: np.random.Generator, colour, variant: str, options: dict) -> Template:
