@@ -91,7 +91,8 @@ def pack_split(manifest: pd.DataFrame, landmarks: dict[str, list], split: str, s
         labels = open_memmap(lbl_tmp, mode="w+", dtype=np.uint8, shape=(n, size, size))
         points = open_memmap(lm_tmp, mode="w+", dtype=np.float32, shape=(n, NUM_LANDMARKS, 2))
         if workers > 1 and n > 32:
-            with mp.get_context("forkserver")  # plain fork can deadlock once OpenCV or torch run threads.Pool(workers, initializer=_init_worker, initargs=(size,)) as pool:
+            # plain fork can deadlock once OpenCV or torch run threads
+            with mp.get_context("forkserver").Pool(workers, initializer=_init_worker, initargs=(size,)) as pool:
                 results = pool.imap(_worker, jobs, chunksize=16)
                 for i, (img, lbl, lm) in enumerate(tqdm(results, total=n, desc=f"cache {split}")):
                     images[i], labels[i], points[i] = img, lbl, lm
