@@ -28,7 +28,8 @@ def main() -> None:
     cfg, loss_spec = section("parser"), section("loss")
     weights = load_class_weights(WEIGHTS_FILE, cfg.get("class_weights", "none"))
     with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
-        run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=int(cfg.get("seed", 0)))
+        run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=int(cfg.get("seed", 0)),
+                         checkpoint_path=MODEL_DIR / "parser_last.pt")
         live.summary["best_epoch"] = run.best["epoch"]
         live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
     size = CachedSplit(CACHE_DIR, "train").images.shape[1]

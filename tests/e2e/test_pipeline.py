@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,20 @@ def test_loss_experiment_reruns_only_training_and_benchmark(project):
     assert "focal" in show
     diff = _run(["dvc", "metrics", "diff", "--md"], root, env)
     assert "mean_f1_fg" in diff
+
+
+def test_queued_architecture_sweep_runs_and_compares(project):
+    root, env = project
+    _run(["dvc", "exp", "run", "--queue", "-S", "parser.arch=Unet,DeepLabV3Plus,regseg"], root, env)
+    _run(["dvc", "queue", "start", "-j", "1"], root, env)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = _run(["dvc", "queue", "status"], root, env)
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(3)
+    assert "Failed" not in status, status + _run(["dvc", "queue", "logs", status.split()[-1]], root, env)
+    assert status.count("Success") == 3, status
+    show = _run(["dvc", "exp", "show", "--no-pager", "--csv"], root, env)
+    for arch in ("Unet", "DeepLabV3Plus", "regseg"):
+        assert arch in show, show
