@@ -57,7 +57,7 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
 
 
 class InpaintingPairs(Dataset):
-    def __init__(self, split: MaskedSplit, hflip: float = 0.0, seed: int = 0):
+    def __init__(self, split: MaskedSplit, hflip: float = 0.0):
         self.split, self.hflip = split, hflip
 
     def __len__(self) -> int:
@@ -67,7 +67,7 @@ class InpaintingPairs(Dataset):
         masked, mask, clean = self.split.pair(i)
         if self.hflip and torch.rand(()) < self.hflip:
             masked, mask, clean = masked[:, ::-1], mask[:, ::-1], clean[:, ::-1]
-        return (to_unit_range(masked), torch.from_numpy(np.ascontiguousarray(mask)).float()[None],
+        return (to_unit_range(masked), torch.from_numpy(np.array(mask, dtype=np.float32))[None],
                 to_unit_range(clean))
 
 
