@@ -69,3 +69,14 @@ def test_missing_split_names_the_stage_to_run(tmp_path):
         CachedSplit(tmp_path, "train")
     with pytest.raises(ValueError, match="split"):
         CachedSplit(tmp_path, "holdout")
+
+
+def test_check_names_the_file_that_breaks_the_layout(tmp_path):
+    np.save(tmp_path / "val_images.npy", np.zeros((2, 8, 8, 3), np.uint8))
+    np.save(tmp_path / "val_labels.npy", np.zeros((2, 8, 8), np.uint8))
+    np.save(tmp_path / "val_landmarks.npy", np.zeros((2, 5, 2), np.float32))
+    pd.DataFrame({"row": [0, 1], "id": ["a", "b"]}).to_csv(tmp_path / "val_ids.csv", index=False)
+    with pytest.raises(ValueError, match="val_landmarks.npy"):
+        CachedSplit(tmp_path, "val").check()
+    np.save(tmp_path / "val_landmarks.npy", np.zeros((2, 68, 2), np.float32))
+    assert len(CachedSplit(tmp_path, "val").check()) == 2

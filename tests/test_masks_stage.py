@@ -16,6 +16,7 @@ SIZE = 256
 
 def _write_split(cache, split, images, landmarks):
     np.save(cache / f"{split}_images.npy", np.stack(images).astype(np.uint8))
+    np.save(cache / f"{split}_labels.npy", np.zeros((len(images), SIZE, SIZE), np.uint8))
     np.save(cache / f"{split}_landmarks.npy", np.stack(landmarks).astype(np.float32))
     ids = [f"fake/{split}{i}" for i in range(len(images))]
     pd.DataFrame({"row": range(len(images)), "id": ids, "source": "fake"}).to_csv(cache / f"{split}_ids.csv", index=False)
@@ -36,6 +37,7 @@ def fake_cache(tmp_path):
                  [landmarks, nan, nan, nan, nan, nan])
     _write_split(cache, "val", [np.fliplr(face).copy()], [nan])
     np.save(cache / "test_images.npy", np.zeros((0, SIZE, SIZE, 3), np.uint8))
+    np.save(cache / "test_labels.npy", np.zeros((0, SIZE, SIZE), np.uint8))
     np.save(cache / "test_landmarks.npy", np.zeros((0, 68, 2), np.float32))
     pd.DataFrame({"row": [], "id": [], "source": []}).to_csv(cache / "test_ids.csv", index=False)
     return cache

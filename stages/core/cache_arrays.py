@@ -141,3 +141,19 @@ class CachedSplit:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def check(self) -> CachedSplit:
+        """Raise ``ValueError`` naming the file when an array's shape or dtype breaks the layout above."""
+        n = len(self)
+        if self.images.ndim != 4 or self.images.shape[3] != 3 or self.images.dtype != np.uint8:
+            raise ValueError(f"{self.dir / f'{self.split}_images.npy'}: expected (N, S, S, 3) uint8, "
+                             f"got {self.images.shape} {self.images.dtype}")
+        if self.labels.shape != self.images.shape[:3]:
+            raise ValueError(f"{self.dir / f'{self.split}_labels.npy'}: expected {self.images.shape[:3]}, "
+                             f"got {self.labels.shape}")
+        if self.landmarks.shape != (n, NUM_LANDMARKS, 2):
+            raise ValueError(f"{self.dir / f'{self.split}_landmarks.npy'}: expected ({n}, {NUM_LANDMARKS}, 2), "
+                             f"got {self.landmarks.shape}")
+        if len(self.ids) != n or not {"row", "id"} <= set(self.ids.columns):
+            raise ValueError(f"{self.dir / f'{self.split}_ids.csv'}: expected {n} rows with columns row, id")
+        return self

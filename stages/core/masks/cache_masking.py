@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from stages.core.cache_arrays import CachedSplit
 from stages.core.io import atomic_path, load_npy, write_bytes_atomic, write_npy_atomic, write_png
 from stages.core.masks.config import MaskParams
 from stages.core.masks.contact_sheet import contact_sheet, pick_examples
@@ -46,16 +47,8 @@ def row_rng(seed: int, split: str, row: int) -> np.random.Generator:
 
 def read_split(cache_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Memory-mapped images ``(N, S, S, 3)``, landmarks ``(N, 68, 2)`` and the ids table of one split."""
-    images = load_npy(cache_dir / f"{split}_images.npy")
-    landmarks = load_npy(cache_dir / f"{split}_landmarks.npy")
-    ids = pd.read_csv(cache_dir / f"{split}_ids.csv")
-    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8:
-        raise ValueError(f"{cache_dir / f'{split}_images.npy'}: expected (N, S, S, 3) uint8, got {images.shape} {images.dtype}")
-    if landmarks.shape != (len(images), 68, 2):
-        raise ValueError(f"{cache_dir / f'{split}_landmarks.npy'}: expected shape ({len(images)}, 68, 2), got {landmarks.shape}")
-    if len(ids) != len(images) or not {"row", "id"} <= set(ids.columns):
-        raise ValueError(f"{cache_dir / f'{split}_ids.csv'}: expected {len(images)} rows with columns row, id")
-    return images, landmarks, ids.sort_values("row").reset_index(drop=True)
+    cached = CachedSplit(cache_dir, split).check()
+    return cached.images, cached.landmarks, cached.ids.sort_values("row").reset_index(drop=True)
 
 
 def mask_split(cache_dir: Path, out_dir: Path, split: str, params: MaskParams) -> SplitResult:
