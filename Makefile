@@ -20,7 +20,7 @@ test: $(STAMP)
 	pytest -q
 
 lint: $(STAMP)
-	ruff check stages tests benchmarks
+	ruff check stages tests benchmarks scripts
 
 clean-venv:
 	rm -rf $(VENV)

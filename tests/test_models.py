@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from stages.core.classes import NUM_CLASSES
-from stages.core.models.registry import PARSER_BUILDERS, build_parser, registered_names, smp_kwargs
+from stages.core.models.registry import PARSER_BUILDERS, build_parser, registered_names, smp_kwargs, split_outputs
 from stages.core.training import export_onnx
 
 TINY = {"encoder": "tu-mobilenetv3_small_050", "encoder_weights": None, "decoder_channels": [32, 16, 16, 8, 8],
@@ -58,7 +58,9 @@ def test_unet_decoder_channels_change_the_model(channels):
 
 def test_paper_models_have_the_papers_parameter_counts():
     # RegSeg-exp48-decoder26: 3.34 M at 19 classes (paper Table 4); DDRNet-23-slim: 5.7 M (paper Table 5).
-    counts = {name: sum(p.numel() for p in build_parser({"arch": name}, 19).parameters()) / 1e6
+    # inference parameters: DDRNet's auxiliary head exists only in training
+    counts = {name: sum(p.numel() for key, p in build_parser({"arch": name}, 19).named_parameters()
+                        if not key.startswith("aux_head.")) / 1e6
               for name in ("regseg", "ddrnet23_slim")}
     assert counts["regseg"] == pytest.approx(3.34, abs=0.02)
     assert counts["ddrnet23_slim"] == pytest.approx(5.7, abs=0.05)
@@ -71,9 +73,13 @@ class TestEveryParser:
         for size in SIZES.get(name, DEFAULT_SIZES):
             images = torch.randn(2, 3, size, size)
             target = torch.randint(0, NUM_CLASSES, (2, size, size))
-            logits = model(images)
+            logits, aux_logits = split_outputs(model(images))
             assert logits.shape == (2, NUM_CLASSES, size, size)
+            assert all(aux.shape == logits.shape for aux in aux_logits)
+            assert len(aux_logits) == len(getattr(model, "aux_weights", ()))
             loss = torch.nn.functional.cross_entropy(logits, target)
+            for weight, aux in zip(getattr(model, "aux_weights", ()), aux_logits):
+                loss = loss + weight * torch.nn.functional.cross_entropy(aux, target)
             model.zero_grad()
             loss.backward()
             params = list(model.parameters())
@@ -102,6 +108,22 @@ class TestEveryParser:
             torch_logits = model(images).numpy()
         assert onnx_logits.shape == torch_logits.shape
         assert np.abs(onnx_logits - torch_logits).max() < 1e-3
+
+
+def test_ddrnet_auxiliary_head_trains_the_high_branch_and_is_gone_at_inference():
+    torch.manual_seed(0)
+    model = build_parser({"arch": "ddrnet23_slim"}, NUM_CLASSES).train()
+    images = torch.randn(2, 3, 64, 64)
+    logits, (aux,) = split_outputs(model(images))
+    assert model.aux_weights == (0.4,)
+    aux.sum().backward()  # the auxiliary loss alone reaches the head and the trunk, not the final head
+    assert model.aux_head.classifier[-1].weight.grad.abs().sum() > 0
+    assert model.stem[0][0].weight.grad.abs().sum() > 0
+    assert model.head.classifier[-1].weight.grad is None
+    with torch.no_grad():
+        assert isinstance(model.eval()(images), torch.Tensor)
+    plain = build_parser({"arch": "ddrnet23_slim", "arch_options": {"aux_weight": 0}}, NUM_CLASSES).train()
+    assert plain.aux_head is None and isinstance(plain(images), torch.Tensor)
 
 
 def test_onnx_batch_axis_is_dynamic(tmp_path):

@@ -7,10 +7,13 @@ They exchange information twice ("bilateral fusion": the low branch is compresse
 one, the high branch is strided down into the low one). A Deep Aggregation Pyramid Pooling Module (DAPPM)
 ends the low branch; the head works on the sum of both branches at 1/8 and is upsampled to the input size.
 The 23-slim variant: BasicBlock layers (2, 2, 2, 2), 32 base planes, 128 DAPPM planes, 64 head planes
-(about 5.7 M parameters). The paper's auxiliary training head is left out (it does not change inference).
+(about 5.7 M parameters at inference).
 
-Shapes: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits; H and W divisible by 64.
-Train and eval modes differ only through BatchNorm.
+The paper's auxiliary head (deep supervision) reads the high-resolution branch after the first bilateral fusion and
+is trained with weight 0.4 (``arch_options.aux_weight``; 0 removes the head). It only exists in training.
+
+Shapes: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits in eval mode; in train mode with the auxiliary
+head, ``(logits, aux_logits)``, both ``(B, num_classes, H, W)``. H and W divisible by 64.
 """
 from __future__ import annotations
 
@@ -92,7 +95,7 @@ class DAPPM(nn.Module):
         self.compression = _bn_relu_conv(branch_ch * 5, out_ch)
         self.shortcut = _bn_relu_conv(in_ch, out_ch)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         size = x.shape[-2:]
         outs = [self.scale0(x)]
         for scale, process in zip(self.scales, self.process):
@@ -118,7 +121,7 @@ class DualResNet(nn.Module):
     """DDRNet: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits."""
 
     def __init__(self, num_classes: int, layers=(2, 2, 2, 2), planes: int = 32, spp_planes: int = 128,
-                 head_planes: int = 64):
+                 head_planes: int = 64, aux_weight: float = 0.4):
         super().__init__()
         high = planes * 2
         self.stem = nn.Sequential(_conv_bn(3, planes, 3, 2), nn.ReLU(inplace=True),
@@ -138,8 +141,10 @@ class DualResNet(nn.Module):
                                    _conv_bn(planes * 4, planes * 8, 3, 2))
         self.spp = DAPPM(planes * 16, spp_planes, planes * 4)
         self.head = SegmentHead(planes * 4, head_planes, num_classes)
+        self.aux_head = SegmentHead(high, head_planes, num_classes) if aux_weight > 0 else None
+        self.aux_weights = (float(aux_weight),) if aux_weight > 0 else ()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         size = x.shape[-2:]
         x2 = self.layer1(self.stem(x))                   # 1/4
         x3 = self.layer2(F.relu(x2))                     # 1/8, shared input of both branches
@@ -149,6 +154,7 @@ class DualResNet(nn.Module):
         low_fused = low + self.down3(F.relu(high))
         high = high + F.interpolate(self.compression3(F.relu(low)), size=high_size, mode="bilinear",
                                     align_corners=False)
+        after_first_fusion = high
         low = self.layer4(F.relu(low_fused))             # 1/32
         high = self.layer4_high(F.relu(high))
         low_fused = low + self.down4(F.relu(high))
@@ -157,13 +163,18 @@ class DualResNet(nn.Module):
         high = self.layer5_high(F.relu(high))
         context = self.spp(self.layer5(F.relu(low_fused)))  # 1/64
         context = F.interpolate(context, size=high_size, mode="bilinear", align_corners=False)
-        logits = self.head(context + high)
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        logits = F.interpolate(self.head(context + high), size=size, mode="bilinear", align_corners=False)
+        if self.training and self.aux_head is not None:
+            aux = F.interpolate(self.aux_head(after_first_fusion), size=size, mode="bilinear", align_corners=False)
+            return logits, aux
+        return logits
 
 
 @register("ddrnet23_slim")
 def build_ddrnet23_slim(cfg: dict[str, Any], num_classes: int) -> nn.Module:
-    """DDRNet-23-slim; ``cfg['arch_options']`` may override ``planes``, ``spp_planes``, ``head_planes``."""
+    """DDRNet-23-slim; ``cfg['arch_options']`` may override ``planes``, ``spp_planes``, ``head_planes`` and
+    ``aux_weight`` (0.4; 0 trains without the auxiliary head)."""
     options = cfg.get("arch_options") or {}
     return DualResNet(num_classes, planes=int(options.get("planes", 32)),
-                      spp_planes=int(options.get("spp_planes", 128)), head_planes=int(options.get("head_planes", 64)))
+                      spp_planes=int(options.get("spp_planes", 128)), head_planes=int(options.get("head_planes", 64)),
+                      aux_weight=float(options.get("aux_weight", 0.4)))

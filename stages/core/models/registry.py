@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import segmentation_models_pytorch as smp
+import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,18 @@ def build_parser(cfg: dict[str, Any], num_classes: int) -> nn.Module:
     if name not in PARSER_BUILDERS:
         raise KeyError(f"unknown parser architecture {cfg['arch']!r}; known: {', '.join(sorted(PARSER_BUILDERS))}")
     return PARSER_BUILDERS[name](cfg, num_classes)
+
+
+def split_outputs(outputs: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """``(logits, aux_logits)`` from a parser's forward output.
+
+    Every parser returns ``(B, C, H, W)`` logits in eval mode. A model with deep supervision (DDRNet's auxiliary
+    head) returns ``(logits, aux_1, ...)`` in train mode, each ``(B, C, H, W)``, and weights them with its
+    ``aux_weights`` attribute; see ``stages.core.training``.
+    """
+    if isinstance(outputs, (tuple, list)):
+        return outputs[0], tuple(outputs[1:])
+    return outputs, ()
 
 
 def registered_names() -> list[str]:
