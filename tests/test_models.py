@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from stages.core.classes import NUM_CLASSES
-from stages.core.models.registry import PARSER_BUILDERS, build_parser, registered_names, smp_kwargs, split_outputs
+from stages.core.models.registry import (
+    PARSER_BUILDERS,
+    build_parser,
+    inference_parameter_count,
+    registered_names,
+    smp_kwargs,
+    split_outputs,
+)
 from stages.core.training import export_onnx
 
 TINY = {"encoder": "tu-mobilenetv3_small_050", "encoder_weights": None, "decoder_channels": [32, 16, 16, 8, 8],
@@ -59,9 +66,7 @@ def test_unet_decoder_channels_change_the_model(channels):
 def test_paper_models_have_the_papers_parameter_counts():
     # RegSeg-exp48-decoder26: 3.34 M at 19 classes (paper Table 4); DDRNet-23-slim: 5.7 M (paper Table 5).
     # inference parameters: DDRNet's auxiliary head exists only in training
-    counts = {name: sum(p.numel() for key, p in build_parser({"arch": name}, 19).named_parameters()
-                        if not key.startswith("aux_head.")) / 1e6
-              for name in ("regseg", "ddrnet23_slim")}
+    counts = {name: inference_parameter_count(build_parser({"arch": name}, 19)) / 1e6 for name in ("regseg", "ddrnet23_slim")}
     assert counts["regseg"] == pytest.approx(3.34, abs=0.02)
     assert counts["ddrnet23_slim"] == pytest.approx(5.7, abs=0.05)
 
@@ -124,6 +129,7 @@ def test_ddrnet_auxiliary_head_trains_the_high_branch_and_is_gone_at_inference()
         assert isinstance(model.eval()(images), torch.Tensor)
     plain = build_parser({"arch": "ddrnet23_slim", "arch_options": {"aux_weight": 0}}, NUM_CLASSES).train()
     assert plain.aux_head is None and isinstance(plain(images), torch.Tensor)
+    assert inference_parameter_count(model) == inference_parameter_count(plain) < sum(p.numel() for p in model.parameters())
 
 
 def test_onnx_batch_axis_is_dynamic(tmp_path):

@@ -12,7 +12,7 @@ from stages.core.classes import NUM_CLASSES, overlay
 from stages.core.inpainting import MaskedSplit, inpaint, load_inpainter, telea_baseline
 from stages.core.metrics import confusion_matrix, masked_l1, masked_psnr, masked_ssim, segmentation_report
 from stages.core.models.preprocessing import normalise
-from stages.core.models.registry import build_parser
+from stages.core.models.registry import build_parser, inference_parameter_count
 from stages.core.training import predict_labels
 
 
@@ -80,7 +80,7 @@ def benchmark_parser(checkpoint: Path, onnx_path: Path, cache_dir: Path, threads
         **report,
         "test_images": len(test),
         "majority_baseline": majority_baseline(CachedSplit(cache_dir, "train").labels, test),
-        "params": int(sum(p.numel() for p in model.parameters())),
+        "params": inference_parameter_count(model),
         "onnx_size_mb": round(onnx_path.stat().st_size / 2**20, 3),
         "onnx_latency_ms": onnx_latency_ms(session, np.asarray(test.images[0]), runs),
         "onnx_torch_pixel_agreement": agreement,

@@ -38,6 +38,7 @@ SMP_WIDTH_KEYWORD = {
     "dpt": "decoder_fusion_channels",
 }
 SMP_LIST_DECODERS = {"unet", "unetplusplus", "manet"}
+TRAINING_ONLY_PREFIX = "aux_head."
 
 
 def register(name: str):
@@ -98,6 +99,11 @@ def split_outputs(outputs: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[tor
     if isinstance(outputs, (tuple, list)):
         return outputs[0], tuple(outputs[1:])
     return outputs, ()
+
+
+def inference_parameter_count(model: nn.Module) -> int:
+    """Parameters used at inference; training-only heads (modules named ``aux_head``) are left out."""
+    return int(sum(p.numel() for name, p in model.named_parameters() if not name.startswith(TRAINING_ONLY_PREFIX)))
 
 
 def registered_names() -> list[str]:
