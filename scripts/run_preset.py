@@ -5,6 +5,7 @@ Usage, from the project root::
     .venv/bin/python scripts/run_preset.py celebamask_hq_regseg            # dvc exp run -n celebamask_hq_regseg -S ...
     .venv/bin/python scripts/run_preset.py celebamask_hq_regseg --dry-run  # print the command only
     .venv/bin/python scripts/run_preset.py presets/my.yaml --queue --name try1
+    .venv/bin/python scripts/run_preset.py celebamask_hq_calibration --name calib-14ep -S parser.epochs=14
 
 Every key is checked against ``params.yaml`` first (a misspelt key is an error here, not a silently added param).
 With ``--queue``, relative ``uri`` paths are made absolute: queued runs execute in a temporary copy of the project.
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", help="experiment name (default: the preset's file name)")
     parser.add_argument("--queue", action="store_true", help="queue the experiment; start it with `dvc queue start`")
     parser.add_argument("--dry-run", action="store_true", help="print the dvc command without running it")
+    parser.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra `dvc exp run -S` override applied after the preset's (repeatable)")
     args = parser.parse_args(argv)
 
     try:
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.queue:
         pairs = absolute_paths(pairs, ROOT)
     command = exp_run_command(pairs, name=name, queue=args.queue)
+    for override in args.set_param:
+        command += ["-S", override]
     print(shlex.join(command), flush=True)
     if args.dry_run:
         return 0

@@ -104,3 +104,31 @@ def test_shipped_presets_match_params_yaml(path):
 
 def test_shipped_presets_exist():
     assert len(list((ROOT / "presets").glob("*.yaml"))) >= 2
+
+
+def _run_preset_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_preset", ROOT / "scripts" / "run_preset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_preset_dry_run_prints_the_command_with_extra_overrides_last(capsys):
+    rc = _run_preset_script().main(["celebamask_hq_calibration", "--dry-run", "--name", "c14", "-S", "parser.epochs=14"])
+    command = capsys.readouterr().out.strip()
+    assert rc == 0
+    assert command.startswith("dvc exp run -n c14 -S loss=ce ")
+    assert command.endswith("-S parser.epochs=9 -S parser.batch_size=8 -S parser.optimizer=adamw -S parser.lr=0.003 "
+                            "-S parser.weight_decay=0.0001 -S parser.scheduler=cosine -S parser.max_minutes=0 "
+                            "-S parser.class_weights=none -S parser.augment.hflip=0.5 -S parser.augment.affine=0 "
+                            "-S parser.augment.color_jitter=0 -S parser.augment.coarse_dropout=0 -S parser.augment.blur=0 "
+                            "-S parser.augment.noise=0 -S parser.augment.jpeg=0 -S inpainter.epochs=1 -S parser.epochs=14")
+
+
+def test_run_preset_rejects_a_stale_preset_before_dvc_runs(tmp_path, capsys):
+    stale = tmp_path / "stale.yaml"
+    stale.write_text("parser:\n  epochz: 3\n")
+    assert _run_preset_script().main([str(stale), "--dry-run"]) == 2
+    assert "'parser.epochz' is not a key of params.yaml" in capsys.readouterr().err
