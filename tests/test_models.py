@@ -17,6 +17,7 @@ from stages.core.models.registry import (
     registered_names,
     smp_kwargs,
     split_outputs,
+    supervised_loss,
 )
 from stages.core.training import export_onnx
 
@@ -78,13 +79,12 @@ class TestEveryParser:
         for size in SIZES.get(name, DEFAULT_SIZES):
             images = torch.randn(2, 3, size, size)
             target = torch.randint(0, NUM_CLASSES, (2, size, size))
-            logits, aux_logits = split_outputs(model(images))
+            outputs = model(images)
+            logits, aux_logits = split_outputs(outputs)
             assert logits.shape == (2, NUM_CLASSES, size, size)
             assert all(aux.shape == logits.shape for aux in aux_logits)
             assert len(aux_logits) == len(getattr(model, "aux_weights", ()))
-            loss = torch.nn.functional.cross_entropy(logits, target)
-            for weight, aux in zip(getattr(model, "aux_weights", ()), aux_logits):
-                loss = loss + weight * torch.nn.functional.cross_entropy(aux, target)
+            loss = supervised_loss(model, outputs, target, torch.nn.functional.cross_entropy)
             model.zero_grad()
             loss.backward()
             params = list(model.parameters())

@@ -42,7 +42,7 @@ from stages.core.io import atomic_path
 from stages.core.losses import build_loss
 from stages.core.metrics import confusion_matrix, segmentation_report
 from stages.core.models.preprocessing import images_to_tensor, normalise
-from stages.core.models.registry import build_parser, split_outputs
+from stages.core.models.registry import build_parser, supervised_loss
 
 log = logging.getLogger(__name__)
 
@@ -305,10 +305,7 @@ def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, use_amp):
-            logits, aux_logits = split_outputs(model(images))
-            loss = loss_fn(logits, labels)
-            for weight, aux in zip(getattr(model, "aux_weights", ()), aux_logits, strict=True):
-                loss = loss + weight * loss_fn(aux, labels)
+            loss = supervised_loss(model, model(images), labels, loss_fn)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()

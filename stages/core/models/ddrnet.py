@@ -95,7 +95,7 @@ class DAPPM(nn.Module):
         self.compression = _bn_relu_conv(branch_ch * 5, out_ch)
         self.shortcut = _bn_relu_conv(in_ch, out_ch)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         outs = [self.scale0(x)]
         for scale, process in zip(self.scales, self.process):

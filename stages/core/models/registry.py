@@ -94,11 +94,21 @@ def split_outputs(outputs: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[tor
 
     Every parser returns ``(B, C, H, W)`` logits in eval mode. A model with deep supervision (DDRNet's auxiliary
     head) returns ``(logits, aux_1, ...)`` in train mode, each ``(B, C, H, W)``, and weights them with its
-    ``aux_weights`` attribute; see ``stages.core.training``.
+    ``aux_weights`` attribute (see ``supervised_loss``).
     """
     if isinstance(outputs, (tuple, list)):
         return outputs[0], tuple(outputs[1:])
     return outputs, ()
+
+
+def supervised_loss(model: nn.Module, outputs, target: torch.Tensor, loss_fn: Callable) -> torch.Tensor:
+    """``loss_fn(logits, target)`` plus ``w * loss_fn(aux, target)`` for each auxiliary output and its weight in
+    ``model.aux_weights``; ``outputs`` is the model's raw forward output."""
+    logits, aux_logits = split_outputs(outputs)
+    loss = loss_fn(logits, target)
+    for weight, aux in zip(getattr(model, "aux_weights", ()), aux_logits, strict=True):
+        loss = loss + weight * loss_fn(aux, target)
+    return loss
 
 
 def inference_parameter_count(model: nn.Module) -> int:
