@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from stages.core.cache_arrays import pack_split, square_resize
 from stages.core.datasets import build_adapter
-from stages.core.datasets.base import SPLITS
 from stages.core.io import read_image, read_label, write_png
+from stages.core.splits import SPLITS
 from stages.core.unify import UnifySettings, unify_source
 
 REAL = ROOT.parent / "shared" / "data" / "celebamask-hq-subset"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from stages.core.evaluation import benchmark_inpainter, benchmark_parser
+from stages.core.evaluation import BenchmarkParams, benchmark_parser
+from stages.core.inpainting import benchmark_inpainter
 from stages.core.io import write_json_atomic
-from stages.core.params import section
 from stages.core.plots import save_confusion_matrix, save_image_grid
 
 CACHE_DIR, MASKS_DIR, MODELS = Path("data/cache"), Path("data/masks"), Path("models")
@@ -26,8 +26,8 @@ def _rounded(obj, digits: int = 4):
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = section("benchmark")
-    threads, runs = int(cfg["threads"]), int(cfg["latency_runs"])
+    cfg = BenchmarkParams.load()
+    threads, runs = cfg.threads, cfg.latency_runs
     parser_metrics, cm, parser_rows = benchmark_parser(MODELS / "parser.pt", MODELS / "parser.onnx", CACHE_DIR,
                                                        threads, runs)
     write_json_atomic(METRICS / "parser.json", _rounded(parser_metrics))

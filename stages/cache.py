@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.core.cache_arrays import pack_split
+from stages.core.cache_arrays import CacheParams, pack_split
 from stages.core.classes import CLASS_NAMES
-from stages.core.datasets.base import SPLITS
 from stages.core.io import write_json_atomic
-from stages.core.params import section
+from stages.core.splits import SPLITS
 from stages.core.staging import staged_dir
 
 UNIFIED_DIR = Path("data/unified")
@@ -21,8 +20,8 @@ OUT_DIR = Path("data/cache")
 
 
 def main() -> None:
-    params = section("cache")
-    size, workers = int(params["size"]), int(params.get("workers", 2))
+    params = CacheParams.load()
+    size, workers = params.size, params.workers
     manifest = pd.read_csv(UNIFIED_DIR / "manifest.csv", dtype={"item_id": str})
     landmarks = json.loads((UNIFIED_DIR / "landmarks.json").read_text())
     frequencies = {}

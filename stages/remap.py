@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages.core.dataset_root import resolve_dataset_root
 from stages.core.io import write_bytes_atomic, write_json_atomic
 from stages.core.label_stats import class_weights, label_statistics
 from stages.core.params import section
-from stages.core.sources import resolve_dataset_root
 from stages.core.staging import staged_dir
 from stages.core.unify import PIXEL_COLUMNS, UnifySettings, unify_source, write_landmarks
 
@@ -27,7 +27,7 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    data, settings = section("data"), UnifySettings.from_params(section("remap"))
+    data, settings = section("data"), UnifySettings.load()
     manifests, reports, landmarks = [], [], {}
     with staged_dir(OUT_DIR) as out:
         for source in data["sources"]:

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from dvclive import Live
 
-from stages.core.inpainting import fit_inpainter
-from stages.core.params import section
+from stages.core.inpainting import InpainterParams, fit_inpainter
 from stages.core.plots import save_learning_curves
-from stages.core.training import save_checkpoint
+from stages.core.torch_utils import save_checkpoint
 
 MASKS_DIR, CACHE_DIR = Path("data/masks"), Path("data/cache")
 LIVE_DIR = Path("metrics/train_inpainter")
@@ -20,12 +19,12 @@ LIVE_DIR = Path("metrics/train_inpainter")
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = section("inpainter")
+    cfg = InpainterParams.load()
     with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
         run = fit_inpainter(cfg, MASKS_DIR, CACHE_DIR, live=live)
         live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
     save_checkpoint(Path("models/inpainter.pt"),
-                    {"state_dict": run.model.state_dict(), "config": cfg, "history": run.history})
+                    {"state_dict": run.model.state_dict(), "config": cfg.as_dict(), "history": run.history})
     save_learning_curves(run.history, Path("metrics/plots/inpainter_training.png"), "inpainter")
 
 

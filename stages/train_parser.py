@@ -14,7 +14,8 @@ from dvclive import Live
 from stages.core.cache_arrays import CachedSplit
 from stages.core.params import section
 from stages.core.plots import save_learning_curves
-from stages.core.training import export_onnx, fit_parser, load_class_weights, save_checkpoint
+from stages.core.torch_utils import save_checkpoint
+from stages.core.training import ParserParams, check_loss_spec, export_onnx, fit_parser, load_class_weights
 
 CACHE_DIR = Path("data/cache")
 WEIGHTS_FILE = Path("data/unified/class_weights.json")
@@ -25,18 +26,18 @@ CURVES_PNG = Path("metrics/plots/parser_training.png")
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg, loss_spec = section("parser"), section("loss")
-    weights = load_class_weights(WEIGHTS_FILE, cfg.get("class_weights", "none"))
+    cfg, loss_spec = ParserParams.load(), check_loss_spec(section("loss"))
+    weights = load_class_weights(WEIGHTS_FILE, cfg.class_weights)
     with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
-        run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=int(cfg.get("seed", 0)),
+        run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=cfg.seed,
                          checkpoint_path=MODEL_DIR / "parser_last.pt")
         live.summary["best_epoch"] = run.best["epoch"]
         live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
     size = CachedSplit(CACHE_DIR, "train").images.shape[1]
-    save_checkpoint(MODEL_DIR / "parser.pt", {"state_dict": run.model.state_dict(), "config": cfg, "loss": loss_spec,
+    save_checkpoint(MODEL_DIR / "parser.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict(), "loss": loss_spec,
                                               "input_size": size, "history": run.history, "best": run.best})
     export_onnx(run.model, MODEL_DIR / "parser.onnx", size)
-    save_learning_curves(run.history, CURVES_PNG, f"{cfg['arch']} / {cfg.get('encoder', '')}, loss {loss_spec}")
+    save_learning_curves(run.history, CURVES_PNG, f"{cfg.arch} / {cfg.encoder}, loss {loss_spec}")
 
 
 if __name__ == "__main__":

@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from stages.core.classes import NUM_CLASSES
+from stages.core.losses import split_outputs, supervised_loss
 from stages.core.models.registry import (
     PARSER_BUILDERS,
     build_parser,
     inference_parameter_count,
     registered_names,
     smp_kwargs,
-    split_outputs,
-    supervised_loss,
 )
 from stages.core.training import export_onnx
 

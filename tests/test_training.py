@@ -58,8 +58,9 @@ FULL_AUGMENT = {"hflip": 0.5, "affine": 1.0, "rotate_limit": 30, "color_jitter":
 
 
 def test_no_augmentation_when_nothing_is_enabled():
-    assert build_augmentation({}) is None
     assert build_augmentation({"hflip": 0, "affine": 0.0}) is None
+    defaults = {type(t).__name__ for t in build_augmentation({}).transforms}  # params.yaml's: hflip and affine
+    assert defaults == {"HorizontalFlip", "Affine"}
 
 
 def test_every_augmentation_keeps_labels_nearest_neighbour():
@@ -78,13 +79,13 @@ def test_every_augmentation_keeps_labels_nearest_neighbour():
 
 def test_hflip_mirrors_the_label_without_swapping_classes():
     images, labels = blob_faces(1, 4)
-    out = build_augmentation({"hflip": 1.0})(image=images[0], mask=labels[0])
+    out = build_augmentation({"hflip": 1.0, "affine": 0})(image=images[0], mask=labels[0])
     assert np.array_equal(out["mask"], labels[0][:, ::-1])
 
 
 def test_coarse_dropout_hides_pixels_but_keeps_the_label():
     images, labels = blob_faces(1, 5)
-    augment = build_augmentation({"coarse_dropout": 1.0, "dropout_size": 0.5})
+    augment = build_augmentation({"hflip": 0, "affine": 0, "coarse_dropout": 1.0, "dropout_size": 0.5})
     augment.set_random_seed(1)
     out = augment(image=images[0], mask=labels[0])
     assert not np.array_equal(out["image"], images[0])

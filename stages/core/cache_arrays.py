@@ -17,11 +17,21 @@ import cv2
 import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
+from pydantic import Field
 from tqdm import tqdm
 
 from stages.core.classes import NUM_CLASSES
-from stages.core.datasets.base import SPLITS
 from stages.core.io import atomic_path, read_image, read_label, write_bytes_atomic
+from stages.core.params import ParamsSection
+from stages.core.splits import SPLITS
+
+
+class CacheParams(ParamsSection):
+    """The ``cache`` section: the side of the square arrays (a multiple of 32, the parsers' stride) and workers."""
+
+    SECTION = "cache"
+    size: int = Field(256, ge=32, multiple_of=32)
+    workers: int = Field(2, ge=1)
 
 NUM_LANDMARKS = 68
 

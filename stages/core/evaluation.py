@@ -1,4 +1,7 @@
-"""Benchmarking trained models on the test split: accuracy, ONNX Runtime latency, size and restoration quality."""
+"""Benchmarking the trained parser on the test split: accuracy, ONNX Runtime latency and size.
+
+The inpainter's scores live with it, in :func:`stages.core.inpainting.benchmark_inpainter`.
+"""
 from __future__ import annotations
 
 import time
@@ -6,18 +9,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import NUM_CLASSES, overlay
-from stages.core.inpainting import MaskedSplit, inpaint, load_inpainter, telea_baseline
-from stages.core.metrics import confusion_matrix, masked_l1, masked_psnr, masked_ssim, segmentation_report
+from stages.core.metrics import confusion_matrix, segmentation_report
 from stages.core.models.preprocessing import normalise
 from stages.core.models.registry import build_parser, inference_parameter_count
-from stages.core.training import predict_labels
+from stages.core.params import ParamsSection
+from stages.core.parser_scoring import predict_labels, split_confusion
+from stages.core.torch_utils import load_checkpoint, require_keys
+
+
+class BenchmarkParams(ParamsSection):
+    """The ``benchmark`` section: ONNX Runtime intra-op ``threads`` and timed ``latency_runs`` after warm-up."""
+
+    SECTION = "benchmark"
+    threads: int = Field(2, ge=1)
+    latency_runs: int = Field(30, ge=1)
 
 
 def load_parser(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    """The parser saved by the ``train_parser`` stage in eval mode, and its checkpoint (``weights_only=True``)."""
+    payload = load_checkpoint(path)
+    require_keys(payload, ("state_dict", "config"), path)
     model = build_parser(payload["config"], NUM_CLASSES)
     model.load_state_dict(payload["state_dict"])
     return model.eval(), payload
@@ -64,13 +79,7 @@ def benchmark_parser(checkpoint: Path, onnx_path: Path, cache_dir: Path, threads
     torch.set_num_threads(threads)
     model, payload = load_parser(checkpoint)
     test = CachedSplit(cache_dir, "test")
-    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
-    preds = []
-    for start in range(0, len(test), 16):
-        pred = predict_labels(model, test.images[start:start + 16])
-        cm += confusion_matrix(test.labels[start:start + 16], pred)
-        if len(preds) < sample_count:
-            preds.extend(pred[: sample_count - len(preds)])
+    cm, preds = split_confusion(model, test, keep=sample_count)
     report = segmentation_report(cm)
     session = onnx_session(onnx_path, threads)
     probe = np.asarray(test.images[: min(4, len(test))])
@@ -93,27 +102,3 @@ def benchmark_parser(checkpoint: Path, onnx_path: Path, cache_dir: Path, threads
     rows = [[np.asarray(test.images[i]), overlay(test.images[i], test.labels[i]), overlay(test.images[i], preds[i])]
             for i in range(len(preds))]
     return metrics, cm, rows
-
-
-def benchmark_inpainter(checkpoint: Path, masks_dir: Path, cache_dir: Path, threads: int, sample_count: int = 6):
-    """PSNR, SSIM and L1 inside the mask for the inpainter and OpenCV Telea on the same test images."""
-    torch.set_num_threads(threads)
-    model = load_inpainter(checkpoint)
-    test = MaskedSplit(masks_dir, cache_dir, "test")
-    restored = inpaint(model, test.masked, test.masks)
-    scores = {"inpainter": {"psnr": [], "ssim": [], "l1": []}, "telea": {"psnr": [], "ssim": [], "l1": []}}
-    rows = []
-    for i in range(len(test)):
-        masked, mask, clean = test.pair(i)
-        telea = telea_baseline(masked, mask)
-        for name, pred in (("inpainter", restored[i]), ("telea", telea)):
-            scores[name]["psnr"].append(masked_psnr(pred, clean, mask))
-            scores[name]["ssim"].append(masked_ssim(pred, clean, mask))
-            scores[name]["l1"].append(masked_l1(pred, clean, mask))
-        if len(rows) < sample_count:
-            rows.append([masked, restored[i], telea, clean])
-    metrics = {name: {k: float(np.mean(v)) for k, v in s.items()} for name, s in scores.items()}
-    metrics["test_images"] = len(test)
-    metrics["mean_mask_coverage"] = float(np.asarray(test.masks).mean())
-    metrics["params"] = int(sum(p.numel() for p in model.parameters()))
-    return metrics, rows

@@ -14,14 +14,32 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from pydantic import Field
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from stages.core.cache_arrays import CachedSplit
+from stages.core.metrics import masked_l1, masked_psnr, masked_ssim
 from stages.core.models.inpainter import MaskInpainter
-from stages.core.training import make_loader, seed_everything
+from stages.core.params import ParamsSection
+from stages.core.torch_utils import load_checkpoint, make_loader, require_keys, seed_everything
 
 log = logging.getLogger(__name__)
+
+
+class InpainterParams(ParamsSection):
+    """The ``inpainter`` section of params.yaml. ``widths``: channels of the four encoder levels;
+    ``hole_weight``: how many times more a pixel inside the mask counts in the L1 loss; ``hflip``: probability."""
+
+    SECTION = "inpainter"
+    widths: tuple[int, int, int, int] = (24, 48, 64, 96)
+    epochs: int = Field(5, ge=1)
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(0.002, gt=0)
+    hole_weight: float = Field(6.0, ge=1)
+    hflip: float = Field(0.5, ge=0, le=1)
+    threads: int = Field(2, ge=1)
+    seed: int = 0
 
 
 class MaskedSplit:
@@ -100,17 +118,18 @@ def telea_baseline(masked: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.
                        cv2.INPAINT_TELEA)
 
 
-def fit_inpainter(cfg: dict[str, Any], masks_dir: Path, cache_dir: Path, live=None) -> InpainterRun:
+def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None) -> InpainterRun:
     """Train on the train split with weighted L1 and Adam; log per-epoch train/val loss."""
-    seed = int(cfg.get("seed", 0))
-    seed_everything(seed, int(cfg.get("threads", 2)))
+    cfg = cfg if isinstance(cfg, InpainterParams) else InpainterParams.from_params(cfg)
+    seed = cfg.seed
+    seed_everything(seed, cfg.threads)
     train = MaskedSplit(masks_dir, cache_dir, "train")
     val = MaskedSplit(masks_dir, cache_dir, "val")
-    model = MaskInpainter(tuple(cfg.get("widths", (32, 64, 96, 128))))
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
-    hole_weight = float(cfg.get("hole_weight", 6.0))
-    loader = make_loader(InpaintingPairs(train, float(cfg.get("hflip", 0.5))), int(cfg["batch_size"]), True, seed)
-    epochs, history, elapsed = int(cfg["epochs"]), [], 0.0
+    model = MaskInpainter(cfg.widths)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    hole_weight = cfg.hole_weight
+    loader = make_loader(InpaintingPairs(train, cfg.hflip), cfg.batch_size, True, seed)
+    epochs, history, elapsed = cfg.epochs, [], 0.0
     for epoch in range(epochs):
         model.train()
         start, total, n = time.perf_counter(), 0.0, 0
@@ -140,7 +159,36 @@ def _val_hole_l1(model: MaskInpainter, val: MaskedSplit) -> float:
 
 
 def load_inpainter(path: str | Path) -> MaskInpainter:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
-    model = MaskInpainter(tuple(payload["config"].get("widths", (32, 64, 96, 128))))
+    """The inpainter saved by the ``train_inpainter`` stage, in eval mode (loaded with ``weights_only=True``)."""
+    payload = load_checkpoint(path)
+    require_keys(payload, ("state_dict", "config"), path)
+    model = MaskInpainter(InpainterParams.from_params(payload["config"], path).widths)
     model.load_state_dict(payload["state_dict"])
     return model.eval()
+
+
+def benchmark_inpainter(checkpoint: Path, masks_dir: Path, cache_dir: Path, threads: int, sample_count: int = 6):
+    """PSNR, SSIM and L1 inside the mask for the inpainter and OpenCV Telea on the same test images.
+
+    Returns (metrics dict, sample rows of (masked, inpainter, Telea, clean) photos for a PNG sheet).
+    """
+    torch.set_num_threads(threads)
+    model = load_inpainter(checkpoint)
+    test = MaskedSplit(masks_dir, cache_dir, "test")
+    restored = inpaint(model, test.masked, test.masks)
+    scores = {"inpainter": {"psnr": [], "ssim": [], "l1": []}, "telea": {"psnr": [], "ssim": [], "l1": []}}
+    rows = []
+    for i in range(len(test)):
+        masked, mask, clean = test.pair(i)
+        telea = telea_baseline(masked, mask)
+        for name, pred in (("inpainter", restored[i]), ("telea", telea)):
+            scores[name]["psnr"].append(masked_psnr(pred, clean, mask))
+            scores[name]["ssim"].append(masked_ssim(pred, clean, mask))
+            scores[name]["l1"].append(masked_l1(pred, clean, mask))
+        if len(rows) < sample_count:
+            rows.append([masked, restored[i], telea, clean])
+    metrics = {name: {k: float(np.mean(v)) for k, v in s.items()} for name, s in scores.items()}
+    metrics["test_images"] = len(test)
+    metrics["mean_mask_coverage"] = float(np.asarray(test.masks).mean())
+    metrics["params"] = int(sum(p.numel() for p in model.parameters()))
+    return metrics, rows

@@ -150,3 +150,25 @@ def build_loss(spec: str, weights: torch.Tensor | None = None, options: dict[str
         return sum(part(logits, target) for part in parts)
 
     return total
+
+
+def split_outputs(outputs: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """``(logits, aux_logits)`` from a parser's forward output.
+
+    Every parser returns ``(B, C, H, W)`` logits in eval mode. A model with deep supervision (DDRNet's auxiliary
+    head) returns ``(logits, aux_1, ...)`` in train mode, each ``(B, C, H, W)``, and weights them with its
+    ``aux_weights`` attribute (see ``supervised_loss``).
+    """
+    if isinstance(outputs, (tuple, list)):
+        return outputs[0], tuple(outputs[1:])
+    return outputs, ()
+
+
+def supervised_loss(model: torch.nn.Module, outputs, target: torch.Tensor, loss_fn: LossFn) -> torch.Tensor:
+    """``loss_fn(logits, target)`` plus ``w * loss_fn(aux, target)`` for each auxiliary output and its weight in
+    ``model.aux_weights``; ``outputs`` is the model's raw forward output."""
+    logits, aux_logits = split_outputs(outputs)
+    loss = loss_fn(logits, target)
+    for weight, aux in zip(getattr(model, "aux_weights", ()), aux_logits, strict=True):
+        loss = loss + weight * loss_fn(aux, target)
+    return loss

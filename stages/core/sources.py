@@ -12,16 +12,15 @@ The ``synthetic`` adapter has no uri: its faces are generated here.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from stages.core.dataset_root import POINTER_FILE, resolve_dataset_root  # noqa: F401 (re-exported)
 from stages.core.fetch import download, extract_archive, is_archive, verify_sha256
 from stages.core.io import write_json_atomic
 
-POINTER_FILE = "source.json"
 # Downloads live outside data/raw/<source>: DVC deletes a stage's outputs before it runs, and a
 # half-finished download must survive that to resume.
 DOWNLOAD_CACHE = Path(os.environ.get("FACEPARSE_DOWNLOAD_CACHE", "data/downloads"))
@@ -109,22 +108,3 @@ def _unpack(archive: Path, dest: Path, uri: str) -> None:
     if not is_archive(archive):
         raise ValueError(f"{uri}: not a directory and not a .zip/.tar(.gz/.bz2/.xz) archive")
     extract_archive(archive, dest)
-
-
-def resolve_dataset_root(raw_dir: Path) -> Path:
-    """The folder an adapter reads.
-
-    For a directory source, the pointed-to folder. For an extracted archive, ``raw_dir`` itself, or
-    the single top-level folder the archive wrapped everything in (``CelebAMask-HQ/...``).
-    """
-    raw_dir = Path(raw_dir)
-    pointer = raw_dir / POINTER_FILE
-    if pointer.exists():
-        return Path(json.loads(pointer.read_text())["root"])
-    root = raw_dir
-    while True:
-        entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))] if root.is_dir() else []
-        if len(entries) == 1 and entries[0].is_dir():
-            root = entries[0]
-        else:
-            return root

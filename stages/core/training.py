@@ -4,28 +4,21 @@ Runs on CPU by default and is deterministic there: same params and seed, same we
 Every epoch reseeds torch, numpy and the augmentation from ``seed + epoch``, so a run resumed from its
 last checkpoint ends with the same weights as an uninterrupted one. On CUDA it uses mixed precision.
 
-Keys read from the ``parser`` params section (defaults in brackets):
-``arch`` ``encoder`` ``encoder_weights`` ``decoder_channels`` ``decoder_width`` ``arch_options`` (see registry);
-``epochs`` ``batch_size`` ``lr`` ``weight_decay`` [0] ``threads`` [2] ``seed`` [0] ``class_weights`` ``loss_options``;
-``optimizer`` [adamw]: adam, adamw, adamp, adabelief, sgd or any ``timm.optim`` name; ``momentum`` [0.9] (sgd);
-``scheduler`` [cosine]: cosine (per step, after ``warmup_epochs`` [0] of linear warm-up), plateau
-(ReduceLROnPlateau on val F1 with ``plateau_patience`` [2] and ``plateau_factor`` [0.5]) or none;
-``early_stopping_patience`` [0 = off]: stop after that many epochs without a better val foreground-mean F1;
-``max_minutes`` [0 = off]: stop after the epoch that crosses this training time;
-``train_limit`` / ``val_limit`` [0 = all]: use only the first N images (smoke runs);
-``amp`` [true]: mixed precision when CUDA is present; ``resume`` [""]: checkpoint path to continue from;
-``augment``: see :func:`build_augmentation`.
+The ``parser`` params section is :class:`ParserParams`: every key, its type, range and default (the defaults
+equal params.yaml). ``scheduler`` cosine steps per batch after ``warmup_epochs`` of linear warm-up; plateau is
+ReduceLROnPlateau on the val foreground-mean F1. ``early_stopping_patience`` and ``max_minutes`` (0 = off) stop
+early; ``train_limit`` / ``val_limit`` (0 = all) make smoke runs; ``resume`` continues from a ``parser_last.pt``.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -33,16 +26,27 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from pydantic import Field, field_validator
+from torch.utils.data import Dataset, Subset
 from tqdm import tqdm
 
 from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import CLASS_NAMES, NUM_CLASSES
 from stages.core.io import atomic_path
-from stages.core.losses import build_loss
-from stages.core.metrics import confusion_matrix, segmentation_report
-from stages.core.models.preprocessing import images_to_tensor, normalise
-from stages.core.models.registry import build_parser, supervised_loss
+from stages.core.losses import LOSSES, build_loss, supervised_loss
+from stages.core.models.preprocessing import normalise
+from stages.core.models.registry import PARSER_BUILDERS, build_parser
+from stages.core.params import ParamsError, ParamsSection
+from stages.core.parser_scoring import evaluate
+from stages.core.torch_utils import (
+    load_checkpoint,
+    make_loader,
+    require_keys,
+    save_checkpoint,
+    seed_everything,
+    snapshot,
+    training_device,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +54,104 @@ OPTIMIZERS = ("adam", "adamw", "adamp", "adabelief", "sgd")
 SCHEDULERS = ("cosine", "plateau", "none")
 
 
-def seed_everything(seed: int, threads: int | None = None) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    if threads:
-        torch.set_num_threads(threads)
-    cv2.setNumThreads(1)
+class AugmentParams(ParamsSection):
+    """``parser.augment``: each value named after a transform is its probability (see ``build_augmentation``)."""
+
+    SECTION = "parser.augment"
+    hflip: float = Field(0.5, ge=0, le=1)
+    affine: float = Field(0.5, ge=0, le=1)
+    scale_limit: float = Field(0.1, ge=0, lt=1)
+    rotate_limit: float = Field(15, ge=0, le=180)
+    shift_limit: float = Field(0.05, ge=0, le=0.5)
+    color_jitter: float = Field(0, ge=0, le=1)
+    jitter: float = Field(0.2, ge=0, le=1)
+    coarse_dropout: float = Field(0, ge=0, le=1)
+    dropout_holes: int = Field(4, ge=1)
+    dropout_size: float = Field(0.25, gt=0, le=1)
+    blur: float = Field(0, ge=0, le=1)
+    noise: float = Field(0, ge=0, le=1)
+    jpeg: float = Field(0, ge=0, le=1)
 
 
-def training_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+class LossOptions(ParamsSection):
+    """``parser.loss_options``: hyper-parameters of the losses in :mod:`stages.core.losses`."""
+
+    SECTION = "parser.loss_options"
+    focal_gamma: float = Field(2.0, ge=0)
+    focal_alpha: float = Field(1.0, gt=0)
+    tversky_alpha: float = Field(0.3, ge=0)
+    tversky_beta: float = Field(0.7, ge=0)
+    bias_alpha: float = Field(0.3, ge=0)
+    bias_beta: float = Field(0.3, ge=0)
+
+
+class ParserParams(ParamsSection):
+    """The ``parser`` section of params.yaml; its defaults are params.yaml's (see the module docstring)."""
+
+    SECTION = "parser"
+    arch: str = "regseg"
+    encoder: str = "tu-mobilenetv3_small_100"
+    encoder_weights: str | None = None
+    decoder_channels: list[int] | None = [64, 48, 32, 16, 16]
+    decoder_width: int | None = Field(None, gt=0)
+    arch_options: dict[str, Any] = {}
+    class_weights: Literal["none", "equal", "empirical", "proportional"] | list[float] = "none"
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1)
+    optimizer: str = "adamw"
+    lr: float = Field(0.003, gt=0)
+    weight_decay: float = Field(0.0001, ge=0)
+    momentum: float = Field(0.9, ge=0)
+    scheduler: Literal["cosine", "plateau", "none"] = "cosine"
+    warmup_epochs: float = Field(0, ge=0)
+    plateau_patience: int = Field(2, ge=0)
+    plateau_factor: float = Field(0.5, gt=0, lt=1)
+    early_stopping_patience: int = Field(0, ge=0)
+    max_minutes: float = Field(0, ge=0)
+    train_limit: int = Field(0, ge=0)
+    val_limit: int = Field(0, ge=0)
+    amp: bool = True
+    resume: str = ""
+    augment: AugmentParams = AugmentParams()
+    loss_options: LossOptions = LossOptions()
+    threads: int = Field(2, ge=1)
+    seed: int = 0
+
+    @field_validator("arch")
+    @classmethod
+    def _known_arch(cls, arch: str) -> str:
+        if arch.lower() not in PARSER_BUILDERS:
+            raise ValueError(f"unknown architecture; known: {', '.join(sorted(PARSER_BUILDERS))}")
+        return arch
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        from timm.optim import list_optimizers
+
+        if name.lower() not in set(list_optimizers()) | set(OPTIMIZERS):
+            raise ValueError(f"unknown optimizer; try one of {', '.join(OPTIMIZERS)} or any timm.optim name")
+        return name
+
+
+def parser_params(cfg: ParserParams | dict[str, Any]) -> ParserParams:
+    """``cfg`` as a checked :class:`ParserParams` (tests and checkpoints pass plain dicts)."""
+    return cfg if isinstance(cfg, ParserParams) else ParserParams.from_params(cfg)
+
+
+def check_loss_spec(spec: Any) -> str:
+    """The ``loss`` section: one loss name or a sum such as ``ce+dice``; raises :class:`ParamsError`."""
+    names = [n.strip().lower() for n in str(spec).split("+")] if isinstance(spec, str) else []
+    unknown = [n for n in names if n not in LOSSES]
+    if not names or unknown:
+        raise ParamsError(f"params.yaml: loss: unknown loss {spec!r}; known: {', '.join(sorted(LOSSES))} "
+                          "(sums like 'ce+dice' work)")
+    return spec
 
 
 # --------------------------------------------------------------------------------------------- augmentation
 
-def build_augmentation(cfg: dict[str, Any]) -> A.Compose | None:
+def build_augmentation(cfg: AugmentParams | dict[str, Any]) -> A.Compose | None:
     """Albumentations pipeline from ``parser.augment``; every value named after a transform is its probability.
 
     Keys: ``hflip``; ``affine`` with ``scale_limit`` [0.1] (fraction), ``rotate_limit`` [15] (degrees) and
@@ -78,26 +163,25 @@ def build_augmentation(cfg: dict[str, Any]) -> A.Compose | None:
     so a horizontal flip needs no label swap. CoarseDropout leaves the label as it is: the parser learns
     to name the face part under an occluder, which is what mask removal needs.
     """
-    cfg = cfg or {}
+    cfg = cfg if isinstance(cfg, AugmentParams) else AugmentParams.from_params(cfg)
 
     def p(key: str) -> float:
-        return float(cfg.get(key) or 0)
+        return float(getattr(cfg, key))
 
     steps: list[A.BasicTransform] = []
     if p("hflip"):
         steps.append(A.HorizontalFlip(p=p("hflip")))
     if p("affine"):
-        scale, shift = float(cfg.get("scale_limit", 0.1)), float(cfg.get("shift_limit", 0.05))
-        rotate = float(cfg.get("rotate_limit", 15))
+        scale, shift, rotate = cfg.scale_limit, cfg.shift_limit, cfg.rotate_limit
         steps.append(A.Affine(scale=(1 - scale, 1 + scale), translate_percent=(-shift, shift), rotate=(-rotate, rotate),
                               interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
                               border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=p("affine")))
     if p("color_jitter"):
-        j = float(cfg.get("jitter", 0.2))
+        j = cfg.jitter
         steps.append(A.ColorJitter(brightness=j, contrast=j, saturation=j, hue=j / 10, p=p("color_jitter")))
     if p("coarse_dropout"):
-        size = float(cfg.get("dropout_size", 0.25))
-        steps.append(A.CoarseDropout(num_holes_range=(1, int(cfg.get("dropout_holes", 4))),
+        size = cfg.dropout_size
+        steps.append(A.CoarseDropout(num_holes_range=(1, cfg.dropout_holes),
                                      hole_height_range=(size / 4, size), hole_width_range=(size / 4, size),
                                      fill="random_uniform", p=p("coarse_dropout")))
     if p("blur"):
@@ -126,47 +210,7 @@ class SegmentationArrays(Dataset):
         return torch.from_numpy(normalise(image)), torch.from_numpy(label.astype(np.int64))
 
 
-def _seeded_worker(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> DataLoader:
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0,
-                      worker_init_fn=_seeded_worker, drop_last=False)
-
-
 # ------------------------------------------------------------------------------------------ evaluation, export
-
-@torch.no_grad()
-def predict_labels(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` uint8 argmax class ids, in eval mode, on the model's device."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = np.empty(images.shape[:3], np.uint8)
-    for start in range(0, len(images), batch_size):
-        logits = model(images_to_tensor(np.asarray(images[start:start + batch_size])).to(device))
-        out[start:start + batch_size] = logits.argmax(1).cpu().numpy().astype(np.uint8)
-    return out
-
-
-def evaluate(model: torch.nn.Module, split: CachedSplit, batch_size: int = 16, limit: int = 0) -> dict:
-    """``segmentation_report`` of the model over the first ``limit`` images of ``split`` (all when 0)."""
-    n = min(len(split), limit) if limit else len(split)
-    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        pred = predict_labels(model, split.images[start:stop], batch_size)
-        cm += confusion_matrix(split.labels[start:stop], pred)
-    return segmentation_report(cm)
-
-
-def save_checkpoint(path: str | Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
 
 def export_onnx(model: torch.nn.Module, path: str | Path, size: int, opset: int = 17) -> None:
     """ONNX with input ``image`` (N, 3, S, S) float32 and output ``logits`` (N, 11, S, S); N is dynamic.
@@ -189,13 +233,14 @@ def export_onnx(model: torch.nn.Module, path: str | Path, size: int, opset: int 
 
 # ------------------------------------------------------------------------------- optimizer, scheduler, stopping
 
-def build_optimizer(model: torch.nn.Module, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, cfg: ParserParams | dict[str, Any]) -> torch.optim.Optimizer:
     """``timm.optim.create_optimizer_v2`` with ``optimizer``, ``lr``, ``weight_decay`` and ``momentum`` (sgd)."""
     from timm.optim import create_optimizer_v2
 
-    name = str(cfg.get("optimizer") or "adamw").lower()
-    extra = {"momentum": float(cfg.get("momentum", 0.9))} if name in ("sgd", "momentum") else {}
-    return create_optimizer_v2(model, opt=name, lr=float(cfg["lr"]), weight_decay=float(cfg.get("weight_decay", 0)),
+    cfg = parser_params(cfg)
+    name = cfg.optimizer.lower()
+    extra = {"momentum": cfg.momentum} if name in ("sgd", "momentum") else {}
+    return create_optimizer_v2(model, opt=name, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                **extra)
 
 
@@ -206,12 +251,12 @@ class LearningRateSchedule:
     over the T optimizer steps of the run. plateau: ReduceLROnPlateau in ``max`` mode on the val F1.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: dict[str, Any], steps_per_epoch: int, epochs: int):
-        self.kind = str(cfg.get("scheduler") or "cosine").lower()
-        if self.kind not in SCHEDULERS:
-            raise ValueError(f"unknown scheduler {self.kind!r}; known: {', '.join(SCHEDULERS)}")
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: ParserParams | dict[str, Any], steps_per_epoch: int,
+                 epochs: int):
+        cfg = parser_params(cfg)
+        self.kind = cfg.scheduler
         total = max(steps_per_epoch * epochs, 1)
-        warm = min(int(float(cfg.get("warmup_epochs", 0)) * steps_per_epoch), total - 1)
+        warm = min(int(cfg.warmup_epochs * steps_per_epoch), total - 1)
         if self.kind == "cosine":
             def factor(step: int) -> float:
                 if step < warm:
@@ -220,8 +265,7 @@ class LearningRateSchedule:
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         elif self.kind == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-                optimizer, mode="max", patience=int(cfg.get("plateau_patience", 2)),
-                factor=float(cfg.get("plateau_factor", 0.5)))
+                optimizer, mode="max", patience=cfg.plateau_patience, factor=cfg.plateau_factor)
         else:
             self.scheduler = None
 
@@ -270,8 +314,6 @@ class ParserRun:
 
 def load_class_weights(path: str | Path, mode: str | list) -> torch.Tensor | None:
     """Weights from ``data/unified/class_weights.json`` by mode name, a custom list, or None for 'none'."""
-    import json
-
     if isinstance(mode, (list, tuple)):
         weights = [float(w) for w in mode]
     elif mode in (None, "none"):
@@ -327,36 +369,38 @@ def _log_epoch(live, row: dict, report: dict) -> None:
     live.next_step()
 
 
-def _snapshot(model: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "best_state")
 
 
-def fit_parser(cfg: dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
+def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
                live=None, seed: int = 0, checkpoint_path: str | Path | None = None,
                resume_from: str | Path | None = None) -> ParserRun:
     """Train the parser of ``cfg`` (the ``parser`` params section); keep the weights of the best val epoch.
 
     ``checkpoint_path``: where to write the full training state after every epoch (for resuming).
-    ``resume_from`` (or ``cfg["resume"]``): a checkpoint written that way; training continues after its epoch.
+    ``resume_from`` (or ``cfg.resume``): a checkpoint written that way; training continues after its epoch.
     """
-    seed_everything(seed, int(cfg.get("threads", 2)))
+    cfg = parser_params(cfg)
+    seed_everything(seed, cfg.threads)
     device = training_device()
-    use_amp = bool(cfg.get("amp", True)) and device.type == "cuda"
+    use_amp = cfg.amp and device.type == "cuda"
     train, val = CachedSplit(cache_dir, "train"), CachedSplit(cache_dir, "val")
-    model = build_parser(cfg, NUM_CLASSES).to(device)
-    loss_fn = build_loss(loss_spec, None if class_weights is None else class_weights.to(device), cfg.get("loss_options"))
+    model = build_parser(cfg.as_dict(), NUM_CLASSES).to(device)
+    loss_fn = build_loss(loss_spec, None if class_weights is None else class_weights.to(device),
+                         cfg.loss_options.as_dict())
     optimizer = build_optimizer(model, cfg)
-    augment = build_augmentation(cfg.get("augment", {}))
-    dataset = _limited(SegmentationArrays(train, augment), int(cfg.get("train_limit") or 0))
-    batch_size, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
+    augment = build_augmentation(cfg.augment)
+    dataset = _limited(SegmentationArrays(train, augment), cfg.train_limit)
+    batch_size, epochs = cfg.batch_size, cfg.epochs
     schedule = LearningRateSchedule(optimizer, cfg, math.ceil(len(dataset) / batch_size), epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and not torch.cuda.is_bf16_supported())
-    stopper = EarlyStopping(int(cfg.get("early_stopping_patience") or 0))
+    stopper = EarlyStopping(cfg.early_stopping_patience)
     history, best, best_state, start_epoch = [], None, None, 0
 
-    resume_from = resume_from or cfg.get("resume") or None
+    resume_from = resume_from or cfg.resume or None
     if resume_from:
-        state = torch.load(resume_from, map_location=device, weights_only=False)
+        state = load_checkpoint(resume_from, map_location=device)
+        require_keys(state, RESUME_KEYS, resume_from)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
@@ -365,7 +409,7 @@ def fit_parser(cfg: dict[str, Any], loss_spec: str, cache_dir: Path, class_weigh
             stopper.update(row["val_mean_f1_fg"])
         log.info("resumed from %s after epoch %d", resume_from, start_epoch)
 
-    max_seconds = float(cfg.get("max_minutes") or 0) * 60
+    max_seconds = cfg.max_minutes * 60
     stopped_early = False
     for epoch in range(start_epoch, epochs):
         # Reseeding per epoch makes a resumed run identical to an uninterrupted one.
@@ -377,22 +421,22 @@ def fit_parser(cfg: dict[str, Any], loss_spec: str, cache_dir: Path, class_weigh
         train_loss = _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp,
                                       f"parser epoch {epoch + 1}/{epochs}")
         epoch_seconds = time.perf_counter() - start
-        report = evaluate(model, val, limit=int(cfg.get("val_limit") or 0))
+        report = evaluate(model, val, limit=cfg.val_limit)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_mean_f1_fg": report["mean_f1_fg"],
                "val_mean_iou_fg": report["mean_iou_fg"], "val_pixel_accuracy": report["pixel_accuracy"],
-               "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": epoch_seconds}
+               "lr": float(optimizer.param_groups[0]["lr"]), "epoch_seconds": epoch_seconds}
         schedule.after_epoch(report["mean_f1_fg"])
         history.append(row)
         log.info("epoch %d: %s", epoch + 1, row)
         _log_epoch(live, row, report)
         if best is None or (row["val_mean_f1_fg"] or 0) > (best["val_mean_f1_fg"] or 0):
-            best, best_state = row, _snapshot(model)
+            best, best_state = row, snapshot(model)
         stop = stopper.update(row["val_mean_f1_fg"])
         if checkpoint_path:
-            save_checkpoint(checkpoint_path, {"model": _snapshot(model), "optimizer": optimizer.state_dict(),
+            save_checkpoint(checkpoint_path, {"model": snapshot(model), "optimizer": optimizer.state_dict(),
                                               "scheduler": schedule.state_dict(), "epoch": epoch + 1,
                                               "history": history, "best": best, "best_state": best_state,
-                                              "config": cfg, "loss": loss_spec, "seed": seed})
+                                              "config": cfg.as_dict(), "loss": loss_spec, "seed": seed})
         if stop or (max_seconds and sum(r["epoch_seconds"] for r in history) >= max_seconds):
             stopped_early = epoch + 1 < epochs
             log.info("stopping after epoch %d (%s)", epoch + 1, "early stopping" if stop else "max_minutes")

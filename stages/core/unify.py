@@ -12,16 +12,18 @@ import logging
 import multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from tqdm import tqdm
 
 from stages.core.classes import CLASS_NAMES, NUM_CLASSES
 from stages.core.datasets import DatasetAdapter, Item, build_adapter, hash_split
 from stages.core.io import BadInputError, atomic_path, write_png
+from stages.core.params import ParamsSection
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +33,18 @@ REPORT_COLUMNS = ["source", "item_id", "file", "problem"]
 ASPECT_TOLERANCE = 0.01
 
 
-@dataclass(frozen=True)
-class UnifySettings:
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    split_salt: str = ""
-    on_error: str = "skip"  # or "raise"
-    max_skip_fraction: float = 0.05
-    workers: int = 2
+class UnifySettings(ParamsSection):
+    """The ``remap`` section: split fractions (ids are hashed with ``split_salt``), what to do with a bad item
+    (``skip``: count and list it in report.csv; ``raise``: stop), the unusable fraction of a source that stops the
+    run anyway, and worker processes."""
 
-    @classmethod
-    def from_params(cls, params: dict[str, Any]) -> UnifySettings:
-        known = {k: params[k] for k in cls.__dataclass_fields__ if k in params}
-        settings = cls(**known)
-        if settings.on_error not in ("skip", "raise"):
-            raise ValueError(f"remap.on_error must be 'skip' or 'raise', not {settings.on_error!r}")
-        return settings
+    SECTION = "remap"
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    test_fraction: float = Field(0.15, ge=0, lt=1)
+    split_salt: str = ""
+    on_error: Literal["skip", "raise"] = "skip"
+    max_skip_fraction: float = Field(0.05, ge=0, le=1)
+    workers: int = Field(2, ge=1)
 
 
 def match_label_size(label: np.ndarray, image_shape: tuple[int, int], label_path: Path) -> np.ndarray:

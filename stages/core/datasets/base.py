@@ -5,7 +5,6 @@ already converted to the unified ids of :mod:`stages.core.classes`. It never res
 """
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +13,10 @@ from typing import Any
 import numpy as np
 
 from stages.core.io import read_image
+from stages.core.splits import SPLITS, hash_split
 
-SPLITS = ("train", "val", "test")
+__all__ = ["SPLITS", "DatasetAdapter", "Item", "hash_split"]
+
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,3 @@ class DatasetAdapter(ABC):
     def read_landmarks(self, item: Item) -> np.ndarray | None:
         """``(68, 2)`` float32 iBUG landmarks (x, y) in image pixels, or ``None`` when the source has none."""
         return None
-
-
-def hash_split(key: str, val_fraction: float, test_fraction: float, salt: str = "") -> str:
-    """Deterministic split from a stable hash of ``key``: the same id always lands in the same split."""
-    digest = hashlib.sha256(f"{salt}:{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    if u < test_fraction:
-        return "test"
-    if u < test_fraction + val_fraction:
-        return "val"
-    return "train"

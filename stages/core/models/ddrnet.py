@@ -23,8 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.core.models.registry import register
-
 
 def _bn_relu_conv(in_ch: int, out_ch: int, kernel: int = 1) -> nn.Sequential:
     """Pre-activation conv used by DAPPM and the head: BN -> ReLU -> conv."""
@@ -170,7 +168,6 @@ class DualResNet(nn.Module):
         return logits
 
 
-@register("ddrnet23_slim")
 def build_ddrnet23_slim(cfg: dict[str, Any], num_classes: int) -> nn.Module:
     """DDRNet-23-slim; ``cfg['arch_options']`` may override ``planes``, ``spp_planes``, ``head_planes`` and
     ``aux_weight`` (0.4; 0 trains without the auxiliary head)."""

@@ -1,5 +1,8 @@
 """One registry maps architecture names to builders.
 
+The import graph is one-way: model modules (regseg.py, ddrnet.py) define builders and know nothing of the
+registry; this module imports them and every smp architecture.
+
 Every parser takes ``(B, 3, H, W)`` float images normalised with ImageNet statistics and returns
 ``(B, num_classes, H, W)`` logits, for any H, W divisible by 64 (32 is enough for the smp archs and RegSeg).
 
@@ -19,8 +22,10 @@ from collections.abc import Callable
 from typing import Any
 
 import segmentation_models_pytorch as smp
-import torch
 from torch import nn
+
+from stages.core.models.ddrnet import build_ddrnet23_slim
+from stages.core.models.regseg import build_regseg
 
 log = logging.getLogger(__name__)
 
@@ -78,37 +83,16 @@ def _smp_builder(arch: str):
 
 for _arch in smp.MODEL_ARCHITECTURES_MAPPING:
     register(_arch)(_smp_builder(_arch))
+register("regseg")(build_regseg)
+register("ddrnet23_slim")(build_ddrnet23_slim)
 
 
 def build_parser(cfg: dict[str, Any], num_classes: int) -> nn.Module:
     """Build the parser named by ``cfg["arch"]`` (case-insensitive) from the ``parser`` params section."""
-    _import_own_models()
     name = str(cfg["arch"]).lower()
     if name not in PARSER_BUILDERS:
         raise KeyError(f"unknown parser architecture {cfg['arch']!r}; known: {', '.join(sorted(PARSER_BUILDERS))}")
     return PARSER_BUILDERS[name](cfg, num_classes)
-
-
-def split_outputs(outputs: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
-    """``(logits, aux_logits)`` from a parser's forward output.
-
-    Every parser returns ``(B, C, H, W)`` logits in eval mode. A model with deep supervision (DDRNet's auxiliary
-    head) returns ``(logits, aux_1, ...)`` in train mode, each ``(B, C, H, W)``, and weights them with its
-    ``aux_weights`` attribute (see ``supervised_loss``).
-    """
-    if isinstance(outputs, (tuple, list)):
-        return outputs[0], tuple(outputs[1:])
-    return outputs, ()
-
-
-def supervised_loss(model: nn.Module, outputs, target: torch.Tensor, loss_fn: Callable) -> torch.Tensor:
-    """``loss_fn(logits, target)`` plus ``w * loss_fn(aux, target)`` for each auxiliary output and its weight in
-    ``model.aux_weights``; ``outputs`` is the model's raw forward output."""
-    logits, aux_logits = split_outputs(outputs)
-    loss = loss_fn(logits, target)
-    for weight, aux in zip(getattr(model, "aux_weights", ()), aux_logits, strict=True):
-        loss = loss + weight * loss_fn(aux, target)
-    return loss
 
 
 def inference_parameter_count(model: nn.Module) -> int:
@@ -118,10 +102,4 @@ def inference_parameter_count(model: nn.Module) -> int:
 
 def registered_names() -> list[str]:
     """Every registered architecture name, the project's own models included."""
-    _import_own_models()
     return sorted(PARSER_BUILDERS)
-
-
-def _import_own_models() -> None:
-    # The project's own models register themselves on import; imported lazily to avoid an import cycle.
-    from stages.core.models import ddrnet, regseg  # noqa: F401

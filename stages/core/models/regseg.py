@@ -18,8 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stages.core.models.registry import register
-
 GROUP_WIDTH = 16
 # exp48: dilation rates of the 1/16 stage, block by block (the paper's Table 1, "RegSeg" row).
 EXP48_DILATIONS: list[list[int]] = [[1], [1, 2]] + 4 * [[1, 4]] + 7 * [[1, 14]]
@@ -132,7 +130,6 @@ class RegSeg(nn.Module):
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
-@register("regseg")
 def build_regseg(cfg: dict[str, Any], num_classes: int) -> nn.Module:
     """RegSeg; ``cfg['arch_options']['dilations']`` may replace the exp48 dilation list of the 1/16 stage."""
     options = cfg.get("arch_options") or {}
