@@ -71,7 +71,7 @@ def test_bad_items_become_counted_skips_with_file_and_problem(faces, tmp_path):
     manifest, report, _ = unify_source("synthetic", faces, OPTIONS, tmp_path / "out", settings)
     assert len(manifest) == 8 and len(report) == 4
     problems = dict(zip(report["item_id"], report["problem"]))
-    assert "unreadable" in problems["00001"]
+    assert "truncated" in problems["00001"]
     assert "42" in problems["00002"]
     assert "aspect" in problems["00003"]
     assert "missing" in problems["00004"]
@@ -98,6 +98,32 @@ def test_match_label_size_uses_nearest_and_keeps_values():
     assert set(np.unique(big)) == {0, 3, 7, 10}
     with pytest.raises(BadInputError, match="aspect"):
         match_label_size(label, (4, 6), "x.png")
+
+
+def test_match_label_size_resizes_only_by_a_whole_factor_or_the_named_scale():
+    label = np.kron(np.array([[0, 10], [3, 7]], np.uint8), np.ones((50, 50), np.uint8))  # 100x100
+    assert match_label_size(label, (200, 200), "x.png").shape == (200, 200)  # 2x up
+    assert match_label_size(label, (50, 50), "x.png").shape == (50, 50)  # 2x down
+    with pytest.raises(BadInputError, match=r"x\.png: label is 100x100 but the image is 512x512: .*not a whole factor"):
+        match_label_size(label, (512, 512), "x.png")  # would be stretched 5.12x
+    with pytest.raises(BadInputError, match="aspect"):
+        match_label_size(label, (200, 300), "x.png")  # whole factors, but 2 and 3
+    stretched = match_label_size(label, (512, 512), "x.png", label_scale=5.12)
+    assert stretched.shape == (512, 512) and set(np.unique(stretched)) == {0, 3, 7, 10}
+    with pytest.raises(BadInputError, match="nor label_scale 5.12"):
+        match_label_size(label, (320, 320), "x.png", label_scale=5.12)
+
+
+def test_label_scale_is_read_from_the_source_options(faces, tmp_path):
+    for path in sorted((faces / "labels").glob("*.png"))[:2]:  # 40x40 labels beside 64x64 photos
+        Image.open(path).resize((40, 40), Image.NEAREST).save(path)
+    settings = UnifySettings(workers=1, max_skip_fraction=0.5)
+    _, report, _ = unify_source("synthetic", faces, OPTIONS, tmp_path / "a", settings)
+    assert len(report) == 2 and report["problem"].str.contains("label is 40x40 but the image is 64x64").all()
+    manifest, report, _ = unify_source("synthetic", faces, {**OPTIONS, "label_scale": 1.6}, tmp_path / "b", settings)
+    assert report.empty and len(manifest) == 12
+    with pytest.raises(ValueError, match="data.synthetic.label_scale"):
+        unify_source("synthetic", faces, {**OPTIONS, "label_scale": "2x"}, tmp_path / "c", settings)
 
 
 def test_settings_reject_unknown_modes():

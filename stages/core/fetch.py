@@ -5,12 +5,13 @@ resumes with an HTTP ``Range`` request; transient failures are retried with expo
 finished file is checked against its sha256 and only then renamed onto ``dest``.
 
 Extraction refuses members with absolute paths, ``..`` components, links that point outside the
-target folder, and device files or FIFOs.
+target folder, and device files or FIFOs; an unreadable archive raises :class:`BadArchiveError`.
 """
 from __future__ import annotations
 
 import hashlib
 import http.client
+import lzma
 import os
 import shutil
 import stat
@@ -19,8 +20,11 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+
+from stages.core.io import is_html
 
 CHUNK_BYTES = 1 << 20
 RETRYABLE_HTTP = {408, 425, 429, 500, 502, 503, 504}
@@ -36,6 +40,10 @@ class ChecksumError(DownloadError):
 
 class UnsafeArchiveError(ValueError):
     """An archive member that would land outside the extraction folder, or is not a plain file/folder/link."""
+
+
+class BadArchiveError(ValueError):
+    """A file that is not a readable zip or tar archive (truncated, corrupt, or something else entirely)."""
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = CHUNK_BYTES) -> str:
@@ -241,8 +249,15 @@ def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> in
     """
     archive, target = Path(archive), Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        return _extract_zip(archive, target)
-    if tarfile.is_tarfile(archive):
-        return _extract_tar(archive, target)
-    raise ValueError(f"{archive}: not a zip or tar archive")
+    try:
+        if zipfile.is_zipfile(archive):
+            return _extract_zip(archive, target)
+        if tarfile.is_tarfile(archive):
+            return _extract_tar(archive, target)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise BadArchiveError(f"{archive}: corrupt or truncated archive ({exc})") from None
+    with open(archive, "rb") as fh:
+        head = fh.read(512)
+    if is_html(head):
+        raise BadArchiveError(f"{archive}: an HTML page, not an archive (an error or login page saved in its place?)")
+    raise BadArchiveError(f"{archive}: not a zip or tar archive, or one truncated before its index")

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,15 +26,45 @@ class BadInputError(ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
+# PIL's own limit (warning above it, error above twice it), made a hard limit checked before decoding
+MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS
+
+
+def is_html(head: bytes) -> bool:
+    """Whether a file's first bytes are an HTML page (an error or login page saved in a data file's place)."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
 def _open(path: Path) -> Image.Image:
     try:
-        img = Image.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked just below, as an error
+            img = Image.open(path)
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            raise Image.DecompressionBombError(f"image size {img.width}x{img.height} ({img.width * img.height} pixels) "
+                                               f"exceeds the limit of {MAX_IMAGE_PIXELS} pixels")
         img.load()  # decode now, so a truncated file fails here and not later
     except FileNotFoundError:
         raise BadInputError(path, "file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise BadInputError(path, f"unreadable or truncated image ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise BadInputError(path, f"possible decompression bomb, refused without decoding: {exc}") from None
+    except UnidentifiedImageError:
+        raise BadInputError(path, _unidentified(path)) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        kind = "truncated image" if "truncated" in str(exc).lower() else "corrupt image data"
+        raise BadInputError(path, f"{kind} ({exc})") from None
     return img
+
+
+def _unidentified(path: Path) -> str:
+    """Why PIL could not identify ``path``, from its first bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if not head:
+        return "empty file (0 bytes), not an image"
+    if is_html(head):
+        return "an HTML page, not an image (an error or login page saved in its place?)"
+    return "not an image, or its header is corrupt (the format could not be identified)"
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -73,10 +104,16 @@ def read_label(path: str | os.PathLike, mode: str = "index") -> np.ndarray:
 
     ``mode="index"``: ``(H, W)`` integer values as stored (palette indices for "P" images, gray levels
     for "L", 16-bit values kept as they are). ``mode="rgb"``: ``(H, W, 3)`` uint8 colours.
-    EXIF orientation is applied, as for the photo it belongs to.
+    EXIF orientation is applied, as for the photo it belongs to. A label with transparent pixels is
+    refused (their class is undefined); an alpha channel that is opaque everywhere is ignored.
     """
     path = Path(path)
     img = ImageOps.exif_transpose(_open(path))
+    if img.mode in ("RGBA", "LA", "PA"):
+        alpha = np.asarray(img.getchannel("A"))
+        if alpha.size and alpha.min() < 255:
+            raise BadInputError(path, f"label has transparent pixels ({int((alpha < 255).sum())} with alpha < 255, "
+                                      f"image mode {img.mode}): their class is undefined")
     if mode == "rgb":
         if img.mode in ("RGBA", "P", "L", "LA", "PA", "1"):
             img = img.convert("RGB")

@@ -4,6 +4,7 @@ A source's ``uri`` is an http(s) URL, a local archive, or a local directory:
 
 - a directory is used in place, not copied: ``source.json`` points at it, with a fingerprint of its
   file list (paths, sizes, modification times) so that a changed folder changes the stage output;
+  a symlink in it that is broken or points outside it is refused;
 - a local archive is checked against ``sha256`` (when set) and extracted;
 - a URL is downloaded (resumable, retried, checked) into the download cache, then extracted.
 
@@ -19,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 from stages.core.dataset_root import POINTER_FILE, resolve_dataset_root  # noqa: F401 (re-exported)
 from stages.core.fetch import download, extract_archive, is_archive, verify_sha256
-from stages.core.io import write_json_atomic
+from stages.core.io import BadInputError, write_json_atomic
 
 # Downloads live outside data/raw/<source>: DVC deletes a stage's outputs before it runs, and a
 # half-finished download must survive that to resume.
@@ -48,12 +49,27 @@ def missing_dataset_message(name: str, adapter: str, uri: str | None) -> str:
     )
 
 
+def _check_link(root: Path, path: Path) -> None:
+    """Refuse a symlink in a folder source that is broken or leads outside the folder (as archives do)."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if not os.path.exists(real):
+        raise BadInputError(path, f"broken symlink (to {os.readlink(path)!r}, which does not exist)")
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise BadInputError(path, f"symlink to {real} points outside the dataset folder {root}")
+
+
 def folder_fingerprint(root: Path) -> dict[str, Any]:
-    """``{"files": n, "bytes": total, "sha256": digest of (path, size, mtime) lines}`` for a folder tree."""
+    """``{"files": n, "bytes": total, "sha256": digest of (path, size, mtime) lines}`` for a folder tree.
+
+    Raises ``BadInputError`` naming a symlink that is broken or points outside ``root``.
+    """
     digest = hashlib.sha256()
     files = total = 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
+        for name in dirnames + filenames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                _check_link(root, Path(dirpath) / name)
         for filename in sorted(filenames):
             path = Path(dirpath) / filename
             st = path.stat()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from stages.core.io import read_image
+from stages.core.io import BadInputError, read_image
 from stages.core.splits import SPLITS, hash_split
 
 __all__ = ["SPLITS", "DatasetAdapter", "Item", "hash_split"]
@@ -49,6 +49,9 @@ class DatasetAdapter(ABC):
 
     def read_image(self, item: Item) -> np.ndarray:
         """``(H, W, 3)`` uint8 RGB; raises ``BadInputError`` naming the file."""
+        if not item.image_path.exists() and item.label_path is not None and item.label_path.exists():
+            raise BadInputError(item.label_path, f"label without an image (no photo {item.image_path.name}.* "
+                                                 f"in {item.image_path.parent})")
         return read_image(item.image_path)
 
     @abstractmethod

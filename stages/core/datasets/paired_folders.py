@@ -32,11 +32,13 @@ def _files_by_stem(folder: Path, suffixes: tuple[str, ...], recursive: bool) -> 
 
 def paired_items(image_dir: Path, label_dir: Path, split: str | None = None, recursive: bool = False,
                  label_suffix: str = "") -> list[Item]:
-    """One :class:`Item` per photo in ``image_dir``, sorted by id.
+    """One :class:`Item` per photo in ``image_dir``, and one per label without a photo, sorted by id.
 
     The label is the file in ``label_dir`` with the same relative stem (plus ``label_suffix``, e.g.
     ``"_mask"``). A photo without one still becomes an item, with the expected label path, so that
-    reading its label raises a ``BadInputError`` naming the missing file. Ids use "__" for "/".
+    reading its label raises a ``BadInputError`` naming the missing file. A label without a photo
+    becomes an item whose ``image_path`` (the stem, without suffix) does not exist, so that reading its
+    photo raises one naming the label. Ids use "__" for "/".
     """
     if not image_dir.is_dir():
         raise FileNotFoundError(f"{image_dir}: image folder not found")
@@ -48,4 +50,8 @@ def paired_items(image_dir: Path, label_dir: Path, split: str | None = None, rec
     for stem, image_path in images.items():
         label_path = labels.get(stem + label_suffix, label_dir / f"{stem}{label_suffix}.png")
         items.append(Item(stem.replace("/", "__"), image_path, label_path, split))
+    for label_stem in sorted(set(labels) - {stem + label_suffix for stem in images}):
+        stem = label_stem[: len(label_stem) - len(label_suffix)] if label_stem.endswith(label_suffix) else label_stem
+        if stem not in images:
+            items.append(Item(stem.replace("/", "__"), image_dir / stem, labels[label_stem], split))
     return sorted(items, key=lambda item: id_sort_key(item.item_id))
