@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from stages.core.dataset_root import resolve_dataset_root
+from stages.core.datasets import check_sources
 from stages.core.io import write_bytes_atomic, write_json_atomic
 from stages.core.label_stats import class_weights, label_statistics
 from stages.core.params import section
@@ -28,6 +29,7 @@ def _write_csv(path: Path, frame: pd.DataFrame) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     data, settings = section("data"), UnifySettings.load()
+    check_sources(data)
     manifests, reports, landmarks = [], [], {}
     with staged_dir(OUT_DIR) as out:
         for source in data["sources"]:

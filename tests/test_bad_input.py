@@ -11,6 +11,7 @@ stage drivers below (or a new one with the same two methods), ``expect`` is :cla
 """
 from __future__ import annotations
 
+import importlib
 import io
 import re
 import struct
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO_ROOT
 from http_fixture_server import FixtureServer
 from masks_fixtures import astronaut_face
 from PIL import Image
@@ -39,6 +41,7 @@ from stages.core.fetch import download as fetch_download
 from stages.core.io import BadInputError, read_image
 from stages.core.masks.cache_masking import run_masks
 from stages.core.masks.config import MaskParams
+from stages.core.params import ParamsError
 
 SOURCE = "faces"
 GOOD = {n: LABELS[n] for n in (0, 1, 2)}  # 64x64 part-id labels; write_merged gives each a 64x64 photo
@@ -190,6 +193,28 @@ class Masks:
         return found
 
 
+@dataclass(frozen=True)
+class Stage:
+    """A stage's ``main()`` in a project whose params.yaml is the repository's with ``override`` merged in."""
+
+    module: str
+    override: dict[str, Any]
+    argv: tuple[str, ...] | None = None  # the download stage takes the source's name
+
+    def __call__(self, ctx: Ctx) -> pd.DataFrame:
+        params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+        for section, values in self.override.items():
+            params[section] = {**params[section], **values} if isinstance(values, dict) else values
+        _enter_project(ctx, params)
+        stage = importlib.import_module(f"stages.{self.module}")
+        stage.main() if self.argv is None else stage.main(list(self.argv))
+        raise AssertionError(f"stages.{self.module} accepted the params")
+
+    def leftovers(self, ctx: Ctx, skipped: pd.DataFrame | None) -> list[str]:
+        written = [p for name in ("data", "models", "metrics") for p in (ctx.project / name).rglob("*") if not p.is_dir()]
+        return [f"{p.relative_to(ctx.project)} was written" for p in written]
+
+
 # ------------------------------------------------------------------------------------------- expectations
 @dataclass(frozen=True)
 class Raises:
@@ -213,7 +238,7 @@ class Skipped:
 class Case:
     id: str
     build: Callable[[Ctx], None]
-    run: Remap | Cache | Download | Transfer | Masks
+    run: Remap | Cache | Download | Transfer | Masks | Stage
     expect: Raises | Skipped
 
 
@@ -274,6 +299,10 @@ def item(photo: bytes | None = JPEG, label: bytes | None = LABEL_PNG, photo_suff
         if label is not None:
             (ctx.dataset / "labels" / f"{BAD_ID}.png").write_bytes(label)
     return build
+
+
+def _nothing(ctx: Ctx) -> None:
+    """No files: the row's bad input is in params.yaml."""
 
 
 def empty_dataset(ctx: Ctx) -> None:
@@ -485,6 +514,32 @@ CASES: list[Case] = [
          Masks(), Skipped("fake/train1", r"no face found \(minimum size 40 px\)")),
     Case("face_too_small_for_landmarks", masks_cache(_tiny_face, lambda lm: lm / 10), Masks(),
          Skipped("fake/train1", r"face too small \(1\d px wide, minimum 40\)")),
+]
+
+# Params: a typo, a value of the wrong type or range, an unknown name. Each stage refuses before writing anything.
+CASES += [
+    Case("params_wrong_type", _nothing, Stage("train_parser", {"parser": {"epochs": "ten"}}),
+         Raises(ParamsError, "params.yaml", r"parser\.epochs: .*integer")),
+    Case("params_negative_epochs", _nothing, Stage("train_inpainter", {"inpainter": {"epochs": -3}}),
+         Raises(ParamsError, "params.yaml", r"inpainter\.epochs: .*greater than or equal to 1")),
+    Case("params_unknown_arch", _nothing, Stage("train_parser", {"parser": {"arch": "unet3000"}}),
+         Raises(ParamsError, "params.yaml", r"parser\.arch: .*unknown architecture")),
+    Case("params_unknown_loss", _nothing, Stage("train_parser", {"loss": "ce+dcie"}),
+         Raises(ParamsError, "params.yaml", r"loss: unknown loss 'ce\+dcie'")),
+    Case("params_unknown_adapter", _nothing, Stage("remap", {"data": {"synthetic": {"adapter": "synthtic"}}}),
+         Raises(ParamsError, "params.yaml", r"data\.synthetic\.adapter: unknown dataset adapter 'synthtic'")),
+    Case("params_unknown_source_key", _nothing, Stage("remap", {"data": {"synthetic": {"adapter": "synthetic",
+                                                                                          "cuont": 5}}}),
+         Raises(ParamsError, "params.yaml", r"data\.synthetic: unknown keys \['cuont'\]")),
+    Case("params_synthetic_count_wrong_type", _nothing,
+         Stage("download", {"data": {"synthetic": {"adapter": "synthetic", "count": "many"}}}, ("synthetic",)),
+         Raises(ParamsError, "params.yaml", r"data\.synthetic\.count: .*integer")),
+    Case("params_typo_in_remap", _nothing, Stage("remap", {"remap": {"on_eror": "raise"}}),
+         Raises(ParamsError, "params.yaml", r"remap\.on_eror: unknown key")),
+    Case("params_cache_size_off_stride", _nothing, Stage("cache", {"cache": {"size": 250}}),
+         Raises(ParamsError, "params.yaml", r"cache\.size: .*multiple of 32")),
+    Case("params_benchmark_zero_threads", _nothing, Stage("benchmark", {"benchmark": {"threads": 0}}),
+         Raises(ParamsError, "params.yaml", r"benchmark\.threads: .*greater than or equal to 1")),
 ]
 
 # Every counted skip of the remap stage must also stop it, naming the file, under remap.on_error: raise.

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import REPO_ROOT
 
 from stages.core.cache_arrays import CacheParams
 from stages.core.evaluation import BenchmarkParams
 from stages.core.inpainting import InpainterParams
 from stages.core.masks.config import MaskParams
 from stages.core.params import ParamsError, load_params
+from stages.core.sources import SyntheticSource
 from stages.core.training import ParserParams, check_loss_spec
 from stages.core.unify import UnifySettings
-from tests.conftest import REPO_ROOT
 
 SECTIONS = [UnifySettings, CacheParams, ParserParams, InpainterParams, BenchmarkParams]
 PARAMS = load_params(REPO_ROOT / "params.yaml")
@@ -21,6 +22,10 @@ PARAMS = load_params(REPO_ROOT / "params.yaml")
 @pytest.mark.parametrize("cls", SECTIONS, ids=lambda c: c.SECTION)
 def test_code_defaults_equal_params_yaml(cls):
     assert cls.from_params(PARAMS[cls.SECTION]) == cls()
+
+
+def test_synthetic_source_defaults_equal_params_yaml():
+    assert SyntheticSource.from_params(PARAMS["data"]["synthetic"]) == SyntheticSource()
 
 
 def test_mask_defaults_equal_params_yaml():

@@ -56,16 +56,21 @@ class ParamsSection(BaseModel):
     SECTION: ClassVar[str] = ""
 
     @classmethod
-    def from_params(cls, values: dict[str, Any] | None, source: str | os.PathLike = "params.yaml"):
-        """Validate one section's mapping; raises :class:`ParamsError` naming the file and every bad key."""
+    def from_params(cls, values: dict[str, Any] | None, source: str | os.PathLike = "params.yaml",
+                    name: str | None = None):
+        """Validate one section's mapping; raises :class:`ParamsError` naming the file and every bad key.
+
+        ``name``: where the section sits in the file, when not at ``SECTION`` (``data.<source>``, say).
+        """
+        name = name or cls.SECTION
         if values is not None and not isinstance(values, dict):
-            raise ParamsError(f"{source}: {cls.SECTION} must be a mapping, not {values!r}")
+            raise ParamsError(f"{source}: {name} must be a mapping, not {values!r}")
         try:
             return cls.model_validate(values or {})
         except ValidationError as exc:
-            problems = "; ".join(_describe(e, cls.SECTION) for e in exc.errors())
+            problems = "; ".join(_describe(e, name) for e in exc.errors())
             known = ", ".join(cls.model_fields)
-            raise ParamsError(f"{source}: {problems} (keys of {cls.SECTION}: {known})") from None
+            raise ParamsError(f"{source}: {problems} (keys of {name}: {known})") from None
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None):

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from pydantic import Field
+
 from stages.core.dataset_root import POINTER_FILE, resolve_dataset_root  # noqa: F401 (re-exported)
 from stages.core.fetch import download, extract_archive, is_archive, verify_sha256
 from stages.core.io import BadInputError, write_json_atomic
+from stages.core.params import ParamsSection
 
 # Downloads live outside data/raw/<source>: DVC deletes a stage's outputs before it runs, and a
 # half-finished download must survive that to resume.
@@ -84,6 +87,16 @@ def _archive_name(uri: str) -> str:
     return name or "download"
 
 
+class SyntheticSource(ParamsSection):
+    """``data.<source>`` of the embedded synthetic faces: how many, their side in pixels, and the seed."""
+
+    SECTION = "data.synthetic"
+    adapter: str = "synthetic"
+    count: int = Field(700, ge=1)
+    size: int = Field(256, ge=32)
+    seed: int = 0
+
+
 def fetch_source(name: str, options: dict[str, Any], dest: Path) -> None:
     """Make ``dest`` hold source ``name``. ``options`` is its ``data.<name>`` params section.
 
@@ -94,7 +107,8 @@ def fetch_source(name: str, options: dict[str, Any], dest: Path) -> None:
     if adapter == "synthetic":
         from stages.core.synthetic_faces import generate_dataset
 
-        generate_dataset(dest, count=int(options["count"]), size=int(options["size"]), seed=int(options["seed"]))
+        faces = SyntheticSource.from_params(options, "params.yaml", f"data.{name}")
+        generate_dataset(dest, count=faces.count, size=faces.size, seed=faces.seed)
         return
     uri = options.get("uri")
     if not uri:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from stages.core.datasets.base import DatasetAdapter, Item, hash_split
+from stages.core.params import ParamsError
 
 ADAPTERS: dict[str, str] = {
     "synthetic": "stages.core.datasets.synthetic:SyntheticAdapter",
@@ -20,9 +21,10 @@ ADAPTERS: dict[str, str] = {
 }
 
 
-def adapter_class(kind: str) -> type[DatasetAdapter]:
+def adapter_class(kind: str, source: str | None = None) -> type[DatasetAdapter]:
     if kind not in ADAPTERS:
-        raise KeyError(f"unknown dataset adapter {kind!r}; known adapters: {', '.join(sorted(ADAPTERS))}")
+        where = f"params.yaml: data.{source}.adapter: " if source else ""
+        raise ParamsError(f"{where}unknown dataset adapter {kind!r}; known adapters: {', '.join(sorted(ADAPTERS))}")
     module_name, class_name = ADAPTERS[kind].split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
@@ -30,7 +32,22 @@ def adapter_class(kind: str) -> type[DatasetAdapter]:
 def build_adapter(source: str, root: str | Path, options: dict[str, Any] | None = None) -> DatasetAdapter:
     """The adapter for a configured source; ``options`` is ``params.yaml``'s ``data.<source>`` section."""
     options = dict(options or {})
-    return adapter_class(options.get("adapter", source))(root, options)
+    cls = adapter_class(options.get("adapter", source), source)
+    cls.check_options(source, options)
+    return cls(root, options)
 
 
-__all__ = ["ADAPTERS", "DatasetAdapter", "Item", "adapter_class", "build_adapter", "hash_split"]
+def check_sources(data: Any) -> None:
+    """Refuse a ``data`` section whose ``sources`` is not a non-empty list of configured sources, or whose source
+    sections name an unknown adapter or keys that adapter does not read. Raises :class:`ParamsError`."""
+    sources = data.get("sources") if isinstance(data, dict) else None
+    if not isinstance(sources, list) or not sources or not all(isinstance(s, str) for s in sources):
+        raise ParamsError(f"params.yaml: data.sources must be a non-empty list of source names, not {sources!r}")
+    for source in sources:
+        options = data.get(source) or {}
+        if not isinstance(options, dict):
+            raise ParamsError(f"params.yaml: data.{source} must be a mapping, not {options!r}")
+        adapter_class(options.get("adapter", source), source).check_options(source, options)
+
+
+__all__ = ["ADAPTERS", "DatasetAdapter", "Item", "adapter_class", "build_adapter", "check_sources", "hash_split"]

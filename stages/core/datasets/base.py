@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from stages.core.io import BadInputError, read_image
+from stages.core.params import ParamsError
 from stages.core.splits import SPLITS, hash_split
 
 __all__ = ["SPLITS", "DatasetAdapter", "Item", "hash_split"]
@@ -38,10 +39,23 @@ class DatasetAdapter(ABC):
     """Base class. ``root`` is the dataset folder; ``options`` is the source's params section."""
 
     name: str = ""
+    # Keys of ``data.<source>`` that every source may set (the download stage and remap read them) ...
+    COMMON_OPTIONS: frozenset[str] = frozenset({"adapter", "uri", "sha256", "label_scale"})
+    # ... and the ones this adapter reads; any other key is a typo and is refused.
+    OPTIONS: frozenset[str] = frozenset()
 
     def __init__(self, root: str | Path, options: dict[str, Any] | None = None):
         self.root = Path(root)
         self.options = dict(options or {})
+
+    @classmethod
+    def check_options(cls, source: str, options: dict[str, Any]) -> None:
+        """Refuse keys of ``data.<source>`` that neither the pipeline nor this adapter reads."""
+        unknown = sorted(set(options) - cls.COMMON_OPTIONS - cls.OPTIONS)
+        if unknown:
+            known = ", ".join(sorted(cls.COMMON_OPTIONS | cls.OPTIONS))
+            raise ParamsError(f"params.yaml: data.{source}: unknown keys {unknown} for the {cls.name} adapter "
+                              f"(its keys: {known})")
 
     @abstractmethod
     def items(self) -> list[Item]:

@@ -58,6 +58,7 @@ class CelebAMaskHQAdapter(DatasetAdapter):
     """Both CelebAMask-HQ layouts; see the module docstring for the options."""
 
     name = "celebamask_hq"
+    OPTIONS = frozenset({"mapping", "layout", "split", "mapping_file", "partition_file"})
 
     def __init__(self, root, options=None):
         super().__init__(root, options)

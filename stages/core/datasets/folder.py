@@ -72,6 +72,8 @@ def load_mapping(options: dict[str, Any], root: Path) -> dict:
 
 class FolderAdapter(DatasetAdapter):
     name = "folder"
+    OPTIONS = frozenset({"mapping", "mapping_file", "tolerance", "max_off_palette", "image_dir", "label_dir",
+                         "recursive", "label_suffix"})
 
     def __init__(self, root, options=None):
         super().__init__(root, options)

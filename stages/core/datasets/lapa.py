@@ -28,6 +28,7 @@ class LaPaAdapter(DatasetAdapter):
     """Options: ``mapping`` (``{lapa class: unified class}`` overrides of :data:`DEFAULT_MAPPING`)."""
 
     name = "lapa"
+    OPTIONS = frozenset({"mapping"})
 
     def __init__(self, root, options=None):
         super().__init__(root, options)

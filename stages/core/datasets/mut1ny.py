@@ -44,6 +44,7 @@ def read_pairs_xml(path: Path) -> list[tuple[str, str]]:
 
 class Mut1nyAdapter(DatasetAdapter):
     name = "mut1ny"
+    OPTIONS = frozenset({"extra_colours", "tolerance", "max_off_palette", "pairs_file"})
 
     def __init__(self, root, options=None):
         super().__init__(root, options)

@@ -15,6 +15,7 @@ class SyntheticAdapter(DatasetAdapter):
     """``images/{id}.jpg``, ``labels/{id}.png`` (already unified ids) and ``landmarks.json``."""
 
     name = "synthetic"
+    OPTIONS = frozenset({"count", "size", "seed"})
 
     @cached_property
     def _landmarks(self) -> dict[str, list]:
