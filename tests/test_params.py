@@ -8,6 +8,8 @@ from conftest import REPO_ROOT
 
 from stages.core.cache_arrays import CacheParams
 from stages.core.evaluation import BenchmarkParams
+from stages.core.inference.enhance import EnhanceParams
+from stages.core.inference.training_framing import FramingParams
 from stages.core.inpainting import InpainterParams
 from stages.core.masks.config import MaskParams
 from stages.core.params import ParamsError, load_params
@@ -15,7 +17,7 @@ from stages.core.sources import SyntheticSource
 from stages.core.training import ParserParams, check_loss_spec
 from stages.core.unify import UnifySettings
 
-SECTIONS = [UnifySettings, CacheParams, ParserParams, InpainterParams, BenchmarkParams]
+SECTIONS = [UnifySettings, CacheParams, FramingParams, ParserParams, InpainterParams, BenchmarkParams, EnhanceParams]
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 
 

@@ -1,1 +1,1 @@
-"""Photo-level work for the faceparse CLI and the benchmark: edits driven by the parser's soft class masks."""
+"""Photo-level work for the faceparse CLI and the benchmark: faces, alignment, parsing, paste-back and edits."""

@@ -1,0 +1,132 @@
+"""Parsing a user's photo: detect faces, align each into the training framing, parse, paste the probabilities back.
+
+The parser runs on ONNX Runtime (``models/parser.onnx``) or, given a ``.pt`` checkpoint, on torch. Both get
+their input from :func:`stages.core.models.preprocessing.normalise`, the normalisation training used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from stages.core.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
+from stages.core.inference.alignment import Framing, alignment_matrix, paste_back, warp_into_framing
+from stages.core.inference.faces import Face, find_faces
+from stages.core.models.preprocessing import normalise
+
+COVERED = 0.5  # a face's crop covers a photo pixel when at least half of the pixel's interpolation falls inside
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)
+
+
+class ParserModel:
+    """A trained parser: ``probabilities(crops)`` maps ``(N, S, S, 3)`` uint8 RGB to ``(N, S, S, 11)`` float32.
+
+    ``path`` is an ONNX export (``models/parser.onnx``) or a checkpoint (``models/parser.pt``).
+    """
+
+    def __init__(self, path: str | Path, threads: int = 2):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: parser model not found (train one with `dvc repro`, or pass --model)")
+        if self.path.suffix == ".onnx":
+            from stages.core.evaluation import onnx_session
+
+            self.session = onnx_session(self.path, threads)
+            shape = self.session.get_inputs()[0].shape
+            self.size = int(shape[2]) if isinstance(shape[2], int) else None
+            self.model = None
+        elif self.path.suffix == ".pt":
+            import torch
+
+            from stages.core.evaluation import load_parser
+
+            torch.set_num_threads(threads)
+            self.model, payload = load_parser(self.path)
+            self.size = int(payload.get("input_size", 0)) or None
+            self.session = None
+        else:
+            raise ValueError(f"{self.path}: a parser model is an .onnx export or a .pt checkpoint")
+        if self.size is None:
+            raise ValueError(f"{self.path}: the model does not record its input size")
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        if self.session is not None:
+            logits = self.session.run(None, {self.session.get_inputs()[0].name: normalise(crops)})[0]
+        else:
+            import torch
+
+            with torch.no_grad():
+                logits = self.model(torch.from_numpy(normalise(crops))).numpy()
+        return np.moveaxis(softmax(logits.astype(np.float32), axis=1), 1, -1)
+
+
+@dataclass
+class ParsedFace:
+    """One parsed face: the detection, its ``(2, 3)`` alignment matrix, and the photo pixels it won per class."""
+
+    face: Face
+    matrix: np.ndarray
+    class_pixels: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {"box": list(self.face.box), "detector": self.face.detector,
+                "landmarks": np.round(self.face.landmarks, 1).tolist(), "class_pixels": self.class_pixels}
+
+
+@dataclass
+class ParsedPhoto:
+    """``probabilities`` (H, W, 11) float32 and ``labels`` (H, W) uint8 for the whole photo, and its faces."""
+
+    probabilities: np.ndarray
+    labels: np.ndarray
+    faces: list[ParsedFace]
+    rejected: list[str]
+
+
+def combine_faces(pasted: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Merge per-face ``(probabilities (H, W, C), coverage (H, W))`` from :func:`paste_back` into one map.
+
+    Where crops overlap, the face whose most likely class is the more probable wins. Outside every crop the
+    photo is background. Returns ``(H, W, C)`` probabilities and the ``(H, W)`` int index of the winning face
+    (-1 where none covers the pixel).
+    """
+    height, width = shape
+    merged = np.zeros((height, width, NUM_CLASSES), np.float32)
+    merged[:, :, BACKGROUND] = 1.0
+    winner = np.full((height, width), -1, np.int32)
+    if not pasted:
+        return merged, winner
+    confidence = np.stack([np.where(cov >= COVERED, probs.max(-1) / np.maximum(cov, 1e-6), -1.0)
+                           for probs, cov in pasted])
+    best = confidence.argmax(0)
+    covered = confidence.max(0) >= 0
+    for index, (probs, coverage) in enumerate(pasted):
+        mine = covered & (best == index)
+        # Inside the crop the pasted values are probabilities scaled by the coverage; undo that at the edge.
+        merged[mine] = probs[mine] / np.maximum(coverage[mine], 1e-6)[:, None]
+        winner[mine] = index
+    return merged, winner
+
+
+def parse_photo(image: np.ndarray, model: ParserModel, framing: Framing, min_face_size: int = 40,
+                detector: str = "hog+cnn", upsample: int = 1) -> ParsedPhoto:
+    """Detect, align, parse and paste back every face of ``image`` (H, W, 3) uint8 RGB."""
+    framing = framing if framing.size == model.size else framing.scaled_to(model.size)
+    detection = find_faces(image, min_face_size, detector, upsample)
+    faces = [ParsedFace(face, alignment_matrix(face.landmarks, framing)) for face in detection.faces]
+    pasted = []
+    if faces:
+        crops = np.stack([warp_into_framing(image, f.matrix, model.size) for f in faces])
+        probabilities = model.probabilities(crops)
+        pasted = [paste_back(probs, f.matrix, image.shape[:2]) for probs, f in zip(probabilities, faces)]
+    merged, winner = combine_faces(pasted, image.shape[:2])
+    labels = merged.argmax(-1).astype(np.uint8)
+    for index, parsed in enumerate(faces):
+        counts = np.bincount(labels[winner == index], minlength=NUM_CLASSES)
+        parsed.class_pixels = {name: int(n) for name, n in zip(CLASS_NAMES, counts)}
+    return ParsedPhoto(merged, labels, faces, detection.rejected)
