@@ -1,0 +1,44 @@
+"""Detection and alignment on real photos of unmasked people (../shared/data; skipped when it is absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stages.core.inference.alignment import alignment_matrix, measure_framing, warp_into_framing
+from stages.core.inference.faces import find_faces
+from stages.core.io import read_image
+from stages.core.synthetic_faces import face_rng, render_face
+
+PHOTOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "masked-faces" / "without_mask"
+SIZE = 256
+
+pytestmark = [pytest.mark.realdata,
+              pytest.mark.skipif(not PHOTOS.exists(), reason=f"real photos not found at {PHOTOS} (developer machines and CI)")]
+
+
+@pytest.fixture(scope="module")
+def detections():
+    return {path.name: (read_image(path), find_faces(read_image(path), min_face_size=40))
+            for path in sorted(PHOTOS.iterdir()) if path.is_file()}
+
+
+def test_faces_are_found_in_nearly_every_real_photo(detections):
+    found = [name for name, (_, detection) in detections.items() if detection.faces]
+    assert len(found) >= 0.9 * len(detections), sorted(set(detections) - set(found))
+
+
+def test_aligned_real_faces_sit_where_the_training_faces_sit(detections):
+    framing = measure_framing(np.stack([render_face(face_rng(0, i), SIZE).landmarks for i in range(40)]), SIZE)
+    errors = []
+    for image, detection in detections.values():
+        for face in detection.faces:
+            matrix = alignment_matrix(face.landmarks, framing)
+            moved = cv2.transform(face.landmarks[None].astype(np.float64), matrix)[0]
+            errors.append(np.linalg.norm(moved - framing.template, axis=1).mean())
+            crop = warp_into_framing(image, matrix, SIZE)
+            assert crop.shape == (SIZE, SIZE, 3) and crop.std() > 5  # a photo, not a blank border
+    # the mean landmark is within a few percent of the crop of where the framing puts it (faces differ in shape)
+    assert np.median(errors) < 0.04 * SIZE, errors
