@@ -1,0 +1,1 @@
+"""MaskTheFace-style masks: landmarks, mask shapes, fitting by homography, and masking the cache."""
