@@ -1,5 +1,9 @@
 """DVC stage `benchmark`: score the parser and the inpainter on the test split; write metrics and plots.
 
+The parser is also scored on the reframed test set (``benchmark.reframed``; see :mod:`stages.core.reframing`),
+as a whole photo and through ``faceparse``'s detect-align-parse path with ``models/framing.json``, under the
+``reframed`` key of ``metrics/parser.json``.
+
 Reads params ``benchmark``. Writes ``metrics/parser.json``, ``metrics/inpainter.json`` and PNGs in ``metrics/plots/``.
 """
 from __future__ import annotations
@@ -7,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from stages.core.evaluation import BenchmarkParams, benchmark_parser
+from stages.core.evaluation import BenchmarkParams, benchmark_parser, benchmark_reframed
 from stages.core.inpainting import benchmark_inpainter
 from stages.core.io import write_json_atomic
 from stages.core.plots import save_confusion_matrix, save_image_grid
@@ -30,14 +34,22 @@ def main() -> None:
     threads, runs = cfg.threads, cfg.latency_runs
     parser_metrics, cm, parser_rows = benchmark_parser(MODELS / "parser.pt", MODELS / "parser.onnx", CACHE_DIR,
                                                        threads, runs)
+    parser_metrics["reframed"], reframed_rows = benchmark_reframed(MODELS / "parser.onnx", MODELS / "framing.json", CACHE_DIR,
+                                                                   cfg.reframed, threads, parser_metrics["mean_f1_fg"])
     write_json_atomic(METRICS / "parser.json", _rounded(parser_metrics))
     save_confusion_matrix(cm, PLOTS / "parser_confusion.png", "parser, test split (row-normalised %)")
     save_image_grid(parser_rows, PLOTS / "parser_samples.png")
+    # columns: reframed photo, truth, whole-photo prediction, parse-path prediction
+    save_image_grid(reframed_rows, PLOTS / "parser_reframed.png")
     inpainter_metrics, inpainter_rows = benchmark_inpainter(MODELS / "inpainter.pt", MASKS_DIR, CACHE_DIR, threads)
     write_json_atomic(METRICS / "inpainter.json", _rounded(inpainter_metrics))
     save_image_grid(inpainter_rows, PLOTS / "inpainter_samples.png")
-    logging.info("parser mean F1 (fg) %.4f vs majority baseline %.4f; inpainter PSNR %.2f vs Telea %.2f",
+    reframed = parser_metrics["reframed"]
+    logging.info("parser mean F1 (fg) %.4f vs majority baseline %.4f; reframed: whole photo %.4f, parse path %.4f "
+                 "(faces in %d of %d photos); inpainter PSNR %.2f vs Telea %.2f",
                  parser_metrics["mean_f1_fg"] or 0, parser_metrics["majority_baseline"]["mean_f1_fg"],
+                 reframed["whole_photo"]["mean_f1_fg"] or 0, reframed["parse_path"]["mean_f1_fg"] or 0,
+                 reframed["photos_with_face"], reframed["images"],
                  inpainter_metrics["inpainter"]["psnr"], inpainter_metrics["telea"]["psnr"])
 
 

@@ -71,13 +71,14 @@ def test_repro_builds_every_output(project):
     for path in ("data/raw/synthetic/landmarks.json", "data/unified/manifest.csv", "data/cache/train_images.npy",
                  "data/masks/train_masks.npy", "models/parser.pt", "models/parser.onnx", "models/inpainter.pt",
                  "metrics/parser.json", "metrics/inpainter.json", "metrics/plots/parser_confusion.png",
-                 "metrics/plots/parser_samples.png", "metrics/plots/inpainter_samples.png",
+                 "metrics/plots/parser_samples.png", "metrics/plots/parser_reframed.png", "metrics/plots/inpainter_samples.png",
                  "metrics/train_parser/plots/metrics/train_loss.tsv", "metrics/plots/parser_training.png",
                  "metrics/plots/inpainter_training.png"):
         assert (root / path).exists(), path
     parser = json.loads((root / "metrics/parser.json").read_text())
     assert set(parser["per_class"]) >= {"background", "lips", "beard"}
     assert parser["onnx_latency_ms"]["median"] > 0
+    assert {"images", "faces_found", "whole_photo", "parse_path"} <= set(parser["reframed"])
     inpainter = json.loads((root / "metrics/inpainter.json").read_text())
     assert {"inpainter", "telea"} <= set(inpainter)
 
