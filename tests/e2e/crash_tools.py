@@ -90,20 +90,23 @@ class Kill:
     killed: bool          # True: the stage process was alive and mid-work when the session got SIGKILL
     returncode: int
     log: str
+    why: str              # what happened, in words
 
 
 def run_and_kill(args: list[str], cwd: Path, env: dict, module: str, mid_work: Callable[[], bool],
                  timeout: float = 300, slice_s: float = 0.003) -> Kill:
     """Run ``args`` in a new session; SIGKILL the session once ``module`` runs and ``mid_work()`` holds.
 
-    ``killed`` is False when the stage process ended (or the command finished) before ``mid_work()`` was seen.
+    ``killed`` is False when the stage process ended (or the command finished) before ``mid_work()`` was
+    seen; the command is then left to finish by itself, so that nothing is killed at a random point.
     """
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    sid, pid, killed, timed_out = proc.pid, None, False, False
+    sid, pid, killed, why = proc.pid, None, False, "the command ended before the stage started"
     deadline = time.monotonic() + timeout
     try:
-        while proc.poll() is None and time.monotonic() < deadline:
+        while proc.poll() is None:
+            assert time.monotonic() < deadline, f"{' '.join(args)}: {module} not mid-work after {timeout} s"
             if pid is None:
                 pid = find_stage_process(sid, module)
                 if pid is None:
@@ -111,14 +114,16 @@ def run_and_kill(args: list[str], cwd: Path, env: dict, module: str, mid_work: C
                     continue
             os.killpg(sid, signal.SIGSTOP)
             if not alive(pid):
-                break  # the stage finished before it was caught mid-work
+                os.killpg(sid, signal.SIGCONT)
+                why = "the stage ended before it was seen mid-work"
+                proc.wait(timeout=max(deadline - time.monotonic(), 1))
+                break
             if mid_work():
                 os.killpg(sid, signal.SIGKILL)
-                killed = True
+                killed, why = True, "killed mid-work"
                 break
             os.killpg(sid, signal.SIGCONT)
             time.sleep(slice_s)
-        timed_out = time.monotonic() >= deadline
     finally:
         if proc.poll() is None:
             os.killpg(sid, signal.SIGKILL)
@@ -131,8 +136,29 @@ def run_and_kill(args: list[str], cwd: Path, env: dict, module: str, mid_work: C
         text = log.read().decode(errors="replace")
         log.close()
     assert not left, f"processes of the killed session still alive: {left}"
-    assert not timed_out, f"{' '.join(args)}: the stage {module} never got mid-work:\n{text[-3000:]}"
-    return Kill(killed, proc.returncode, text)
+    return Kill(killed, proc.returncode, text, why)
+
+
+def repair_rwlock(root: Path, env: dict) -> bool:
+    """Delete ``.dvc/tmp/rwlock`` when a kill left it unreadable; True when it did.
+
+    DVC rewrites that file in place (truncate, then write): a dvc process killed in between leaves it empty,
+    and every later dvc command then stops with "Unable to read RWLock-file '.dvc/tmp/rwlock'. JSON structure
+    is corrupted". The remedy, which DVC itself gives for stale entries, is to delete the file while no dvc
+    command runs. (Entries of killed processes in a readable file need nothing: DVC drops them itself.)
+    """
+    path = root / ".dvc" / "tmp" / "rwlock"
+    try:
+        json.loads(path.read_text() or "!")
+        return False
+    except FileNotFoundError:
+        return False
+    except ValueError:
+        proc = subprocess.run(["dvc", "status"], cwd=root, env=env, capture_output=True, text=True)
+        assert proc.returncode != 0 and "Unable to read RWLock-file" in proc.stdout + proc.stderr, (
+            "dvc accepted an unreadable rwlock file: " + proc.stdout + proc.stderr)
+        path.unlink()
+        return True
 
 
 def signature(path: Path) -> tuple | None:

@@ -54,7 +54,7 @@ def run(args: list[str], cwd: Path, env: dict, timeout: float = 900) -> str:
     """Run a command to completion; fail with its output's tail unless it exits 0. Returns stdout + stderr."""
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{output[-4000:]}"
+    assert proc.returncode == 0, f"{' '.join(args)} failed (exit status {proc.returncode}):\n{output[-4000:]}"
     return output
 
 

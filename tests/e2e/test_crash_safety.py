@@ -6,14 +6,18 @@ work; ``dvc repro`` must then bring back exactly the reference's outputs (see cr
 means where outputs embed wall-clock times). A data stage run again after its kill must also clear away
 the temporary files the kill left in data/. No flag and no manual
 cleanup is needed after a kill: DVC drops the dead process from ``.dvc/tmp/rwlock`` by itself (with a
-warning), and the kernel releases ``.dvc/tmp/lock``.
+warning), and the kernel releases ``.dvc/tmp/lock``. One exception, DVC's own: when the kill lands while dvc
+rewrites ``.dvc/tmp/rwlock`` the file is left empty, and every dvc command refuses to run until it is
+deleted (crash_tools.repair_rwlock does what the user would, and the test warns).
 
 Also: a parser training killed after its first epoch resumes from models/parser_last.pt to the same
 weights, and a second project built from scratch with the same params gives the same metrics.
 """
 from __future__ import annotations
 
+import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -26,8 +30,10 @@ from crash_tools import (
     leftovers,
     load_checkpoint,
     metrics,
+    repair_rwlock,
     run_and_kill,
     signature,
+    timed_content,
     without_timings,
 )
 from pipeline_project import make_project, run, tiny_params, write_params
@@ -68,13 +74,17 @@ WATCHED = ("models/parser_last.pt", "metrics/train_inpainter/plots/metrics/train
 def kill_mid_stage(root: Path, env: dict, args: list[str], stage: str, attempts: int = 3):
     """Run ``args`` and SIGKILL it while ``stage`` is mid-work; retried when the stage slipped through."""
     module = "stages." + stage.split("@")[0]
+    tries = []
     for _ in range(attempts):
         before = {rel: signature(root / rel) for rel in WATCHED}
         kill = run_and_kill(args, root, env, module, lambda before=before: MID_WORK[stage](root, before))
+        if repair_rwlock(root, env):
+            warnings.warn(f"killing {stage} left .dvc/tmp/rwlock unreadable; deleted it, as a user would", stacklevel=2)
         if kill.killed:
             assert kill.returncode == -9, kill.log[-3000:]
             return kill
-    pytest.fail(f"{stage} was never caught in the middle of its work in {attempts} attempts:\n{kill.log[-3000:]}")
+        tries.append(f"{kill.why} (exit status {kill.returncode}):\n{kill.log[-1500:]}")
+    pytest.fail(f"{stage} was never caught in the middle of its work:\n" + "\n".join(tries))
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +130,13 @@ def test_stage_killed_midway_is_rebuilt_identically(crashed, reference, stage):
         assert_same_outputs(root, reference[0])
 
 
-def test_killed_parser_training_resumes_to_the_same_weights(reference, tmp_path):
-    """Stage level: ``python -m stages.train_parser`` killed in epoch 2 of 2, then resumed from parser_last.pt."""
+@pytest.fixture(scope="module")
+def resumed(reference, tmp_path_factory) -> tuple[Path, dict]:
+    """Stage level: ``python -m stages.train_parser`` killed in epoch 2 of 2, then resumed from parser_last.pt.
+
+    Returns the project and the checkpoint the kill left."""
     ref_root, _ = reference
-    root = tmp_path / "resume"
+    root = tmp_path_factory.mktemp("resumed")
     env = make_project(root, CRASH)
     for rel in ("data/cache", "data/unified"):
         shutil.copytree(ref_root / rel, root / rel)
@@ -135,18 +148,32 @@ def test_killed_parser_training_resumes_to_the_same_weights(reference, tmp_path)
     assert not (root / "models/parser.pt").exists(), "killed before the end, yet a final checkpoint exists"
     last = load_checkpoint(root / "models/parser_last.pt")
     assert last["epoch"] == 1, f"the kill came after epoch {last['epoch']}, not during epoch 2"
-
     write_params(root, tiny_params(CRASH, {"parser": {"resume": "models/parser_last.pt"}}))
     run(args, root, env)
+    return root, last
 
-    resumed, uninterrupted = load_checkpoint(root / "models/parser.pt"), load_checkpoint(ref_root / "models/parser.pt")
-    assert resumed["state_dict"].keys() == uninterrupted["state_dict"].keys()
+
+def test_killed_parser_training_resumes_to_the_same_weights(reference, resumed):
+    root, last = resumed
+    resumed_ck, uninterrupted = load_checkpoint(root / "models/parser.pt"), load_checkpoint(reference[0] / "models/parser.pt")
+    assert resumed_ck["state_dict"].keys() == uninterrupted["state_dict"].keys()
     for name, tensor in uninterrupted["state_dict"].items():
-        assert torch.equal(resumed["state_dict"][name], tensor), f"{name} differs after resuming"
+        assert torch.equal(resumed_ck["state_dict"][name], tensor), f"{name} differs after resuming"
     # epoch 1 came from the checkpoint (its measured time included), not from training again
-    assert resumed["history"][0] == last["history"][0]
-    assert_same_tree(without_timings(resumed["history"]), without_timings(uninterrupted["history"]), "history")
-    assert_same_tree(without_timings(resumed["best"]), without_timings(uninterrupted["best"]), "best")
+    assert resumed_ck["history"][0] == last["history"][0]
+    assert_same_tree(without_timings(resumed_ck["history"]), without_timings(uninterrupted["history"]), "history")
+    assert_same_tree(without_timings(resumed_ck["best"]), without_timings(uninterrupted["best"]), "best")
+
+
+@pytest.mark.xfail(strict=True, reason="train_parser starts a fresh dvclive log when resuming: the log and its "
+                   "plots hold only the epochs after the checkpoint (stages/train_parser.py, Live(...))")
+def test_resumed_parser_training_logs_every_epoch(reference, resumed):
+    root, _ = resumed
+    rel = "metrics/train_parser/plots/metrics"
+    assert_same_tree(timed_content(root, rel), timed_content(reference[0], rel), rel)
+    rel = "metrics/train_parser/metrics.json"
+    assert (without_timings(json.loads((root / rel).read_text()))
+            == without_timings(json.loads((reference[0] / rel).read_text())))
 
 
 def test_same_params_and_seed_give_the_same_metrics(reference, tmp_path):
