@@ -37,7 +37,7 @@ def test_leftovers_of_a_killed_run_are_removed_and_nothing_else(tmp_path):
     for folder in stale:
         (folder / "sub").mkdir(parents=True)
         (folder / "sub" / "half.png").write_bytes(b"\x89PNG")
-    (tmp_path / ".synthetic.abcdefgh.tmp.json").write_text("{")  # an atomic_path temporary file
+    (tmp_path / ".synthetic.abcdefgh.tmp.json").write_text("{")  # a temporary file of an older version
     kept = [tmp_path / ".synthetic.notes", tmp_path / ".other.abcdefgh.tmp", tmp_path / "synthetic.old"]
     for path in kept:
         path.write_text("keep")
@@ -55,3 +55,30 @@ def test_the_folder_gets_the_usual_permissions_not_mkdtemps_private_ones(tmp_pat
     finally:
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
+
+
+def test_atomic_path_writes_the_same_bytes_as_a_direct_write(tmp_path):
+    """torch.save names its zip records after the file: a random temporary name would change the bytes."""
+    import torch
+
+    from stages.core.io import atomic_path
+
+    payload = {"w": torch.arange(6.0)}
+    for name in ("a", "b"):
+        with atomic_path(tmp_path / name / "model.pt") as tmp:
+            torch.save(payload, tmp)
+    torch.save(payload, tmp_path / "model.pt")
+    direct = (tmp_path / "model.pt").read_bytes()
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes() == direct
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["model.pt"]
+
+
+def test_atomic_path_leaves_the_old_file_when_the_write_fails(tmp_path):
+    from stages.core.io import atomic_path
+
+    target = tmp_path / "x.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]

@@ -13,7 +13,7 @@ from pathlib import Path
 def remove_leftovers(final: str | Path) -> list[Path]:
     """Delete what interrupted writes of ``final`` left beside it; returns what was deleted.
 
-    That is ``.{name}.XXXXXXXX.tmp*`` (the temporary folder of :func:`staged_dir`, or the temporary file of
+    That is ``.{name}.XXXXXXXX.tmp*`` (the temporary folder of :func:`staged_dir` or of
     :func:`stages.core.io.atomic_path`) and ``.{name}.old`` (the previous version during the swap). A killed
     process leaves them behind: hidden, never under the final name, but they take space and, beside an
     output such as ``data/raw/<source>``, they would change the hash of a folder a later stage depends on.
