@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -135,18 +136,22 @@ def read_label(path: str | os.PathLike, mode: str = "index") -> np.ndarray:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; it is renamed onto ``path`` only if the block succeeds."""
+    """Yield a temporary path for ``path``; it is renamed onto ``path`` only if the block succeeds.
+
+    The temporary file has the final file's name, in a hidden folder beside it
+    (``.{name}.XXXXXXXX.tmp/{name}``): a writer that records the file's name in the file (``torch.save``
+    names its zip records after it) writes the same bytes as it would to ``path``, so outputs are
+    byte-identical from run to run; and the file is created by the writer, with the usual permissions.
+    A killed run leaves only that hidden folder (see :func:`stages.core.staging.remove_leftovers`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        yield tmp_dir / path.name
+        os.replace(tmp_dir / path.name, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:

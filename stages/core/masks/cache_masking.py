@@ -4,7 +4,7 @@ Inputs per split: ``{split}_images.npy`` (N, S, S, 3) uint8, ``{split}_landmarks
 (NaN rows: detect with dlib), ``{split}_ids.csv`` (row, id, source).
 Outputs: ``{split}_masked.npy`` (M, S, S, 3) uint8, ``{split}_masks.npy`` (M, S, S) uint8 in {0, 1},
 ``{split}_source_index.npy`` (M,) int64 (row in the cache arrays), ``manifest.csv``, ``report.csv``
-(failures) and ``examples.png``; every file written atomically.
+(failures) and ``examples.png``; the folder is replaced as a whole (built beside it, then renamed).
 
 Each row draws from its own generator seeded by ``(seed, split, row)``, so outputs depend on nothing
 but the inputs and the params.
@@ -27,6 +27,7 @@ from stages.core.masks.config import MaskParams
 from stages.core.masks.contact_sheet import contact_sheet, pick_examples
 from stages.core.masks.fitting import FitError
 from stages.core.masks.photo import mask_photo
+from stages.core.staging import staged_dir
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +106,21 @@ def write_examples(out_dir: Path, manifest: pd.DataFrame, count: int) -> None:
 
 
 def run_masks(cache_dir: str | os.PathLike, out_dir: str | os.PathLike, params: MaskParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mask every split of ``cache_dir`` into ``out_dir``; returns (manifest, failures) tables."""
+    """Mask every split of ``cache_dir`` into ``out_dir``; returns (manifest, failures) tables.
+
+    The whole folder is built beside ``out_dir`` and swapped in at the end (:func:`staged_dir`), so an
+    interrupted run leaves the previous ``out_dir`` (or none), never a mix of old and new splits.
+    """
     cache_dir, out_dir = Path(cache_dir), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     manifest_rows, failure_rows = [], []
-    for split in SPLITS:
-        result = mask_split(cache_dir, out_dir, split, params)
-        manifest_rows += result.manifest
-        failure_rows += result.failures
-    manifest = pd.DataFrame(manifest_rows, columns=MANIFEST_COLUMNS)
-    failures = pd.DataFrame(failure_rows, columns=REPORT_COLUMNS)
-    write_bytes_atomic(out_dir / "manifest.csv", manifest.to_csv(index=False).encode())
-    write_bytes_atomic(out_dir / "report.csv", failures.to_csv(index=False).encode())
-    write_examples(out_dir, manifest, params.examples)
+    with staged_dir(out_dir) as building:
+        for split in SPLITS:
+            result = mask_split(cache_dir, building, split, params)
+            manifest_rows += result.manifest
+            failure_rows += result.failures
+        manifest = pd.DataFrame(manifest_rows, columns=MANIFEST_COLUMNS)
+        failures = pd.DataFrame(failure_rows, columns=REPORT_COLUMNS)
+        write_bytes_atomic(building / "manifest.csv", manifest.to_csv(index=False).encode())
+        write_bytes_atomic(building / "report.csv", failures.to_csv(index=False).encode())
+        write_examples(building, manifest, params.examples)
     return manifest, failures
