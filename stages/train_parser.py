@@ -15,7 +15,14 @@ from stages.core.cache_arrays import CachedSplit
 from stages.core.params import section
 from stages.core.plots import save_learning_curves
 from stages.core.torch_utils import save_checkpoint
-from stages.core.training import ParserParams, check_loss_spec, export_onnx, fit_parser, load_class_weights
+from stages.core.training import (
+    ParserParams,
+    check_loss_spec,
+    export_onnx,
+    fit_parser,
+    load_class_weights,
+    without_timings,
+)
 
 CACHE_DIR = Path("data/cache")
 WEIGHTS_FILE = Path("data/unified/class_weights.json")
@@ -35,7 +42,8 @@ def main() -> None:
         live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
     size = CachedSplit(CACHE_DIR, "train").images.shape[1]
     save_checkpoint(MODEL_DIR / "parser.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict(), "loss": loss_spec,
-                                              "input_size": size, "history": run.history, "best": run.best})
+                                              "input_size": size, "history": without_timings(run.history),
+                                              "best": without_timings([run.best])[0]})
     export_onnx(run.model, MODEL_DIR / "parser.onnx", size)
     save_learning_curves(run.history, CURVES_PNG, f"{cfg.arch} / {cfg.encoder}, loss {loss_spec}")
 

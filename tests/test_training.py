@@ -222,3 +222,20 @@ def test_resumed_run_ends_with_the_same_weights(tiny_cache, tmp_path):
     assert resumed.history[1]["train_loss"] == pytest.approx(straight.history[1]["train_loss"], rel=1e-6)
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
+
+
+def test_resume_refuses_a_checkpoint_of_other_params(tiny_cache, tmp_path):
+    ckpt = tmp_path / "last.pt"
+    fit_parser({**TINY_CFG, "epochs": 1}, "ce", tiny_cache, None, seed=3, checkpoint_path=ckpt)
+    with pytest.raises(ValueError, match=r"last.pt: cannot resume: .*parser\.lr: 0\.003 there, 0\.01 here"):
+        fit_parser({**TINY_CFG, "epochs": 1, "lr": 0.01}, "ce", tiny_cache, None, seed=3, resume_from=ckpt)
+    with pytest.raises(ValueError, match=r"cannot resume: .*loss: 'ce' there, 'focal' here"):
+        fit_parser({**TINY_CFG, "epochs": 1}, "focal", tiny_cache, None, seed=3, resume_from=ckpt)
+    with pytest.raises(ValueError, match=r"cannot resume: .*seed: 3 there, 4 here"):
+        fit_parser({**TINY_CFG, "epochs": 1}, "ce", tiny_cache, None, seed=4, resume_from=ckpt)
+
+
+def test_the_same_training_writes_byte_identical_checkpoints(tiny_cache, tmp_path):
+    for run in ("a", "b"):  # torch.save names the zip's entries after the file: same name, other folders
+        fit_parser({**TINY_CFG, "epochs": 1}, "ce", tiny_cache, None, seed=3, checkpoint_path=tmp_path / run / "last.pt")
+    assert (tmp_path / "a" / "last.pt").read_bytes() == (tmp_path / "b" / "last.pt").read_bytes()

@@ -356,20 +356,47 @@ def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device
     return total / max(n, 1)
 
 
-def _log_epoch(live, row: dict, report: dict) -> None:
+def _log_epoch(live, row: dict) -> None:
+    """One epoch's row into dvclive: its numbers, and the val F1 of each foreground class (``row["val_f1"]``)."""
     if live is None:
         return
     for key, value in row.items():
-        if key != "epoch" and value is not None:
+        if key != "epoch" and isinstance(value, (int, float)):
             live.log_metric(key, value)
-    for name in CLASS_NAMES[1:]:
-        f1 = report["per_class"][name]["f1"]
+    for name, f1 in row["val_f1"].items():
         if f1 is not None:
             live.log_metric(f"val_f1/{name}", f1)
     live.next_step()
 
 
-RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "best_state")
+TIMING_KEYS = ("epoch_seconds",)
+# Keys of the parser section that may differ between a run and the one it resumes: where to resume from, threads
+# (same weights), and the time budget (how an interrupted run is given more time).
+RESUME_MAY_CHANGE = ("resume", "threads", "max_minutes")
+
+
+def without_timings(rows: list[dict]) -> list[dict]:
+    """History rows as checkpoints store them: without wall-clock times, so that the same training gives
+    byte-identical checkpoints (and a retrained but equal parser does not re-run the benchmark)."""
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
+
+
+def check_resumable(state: dict, cfg: ParserParams, loss_spec: str, seed: int, path: str | Path) -> None:
+    """Refuse a checkpoint written by a run with other params, loss or seed: continuing it would not give the
+    model these params describe. Raises ``ValueError`` naming the file and the first differences."""
+    mine = {k: v for k, v in cfg.as_dict().items() if k not in RESUME_MAY_CHANGE}
+    theirs = {k: v for k, v in dict(state.get("config") or {}).items() if k not in RESUME_MAY_CHANGE}
+    differ = [f"parser.{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in sorted(set(mine) | set(theirs))
+              if mine.get(k) != theirs.get(k)]
+    if state.get("loss") != loss_spec:
+        differ.append(f"loss: {state.get('loss')!r} there, {loss_spec!r} here")
+    if state.get("seed") != seed:
+        differ.append(f"seed: {state.get('seed')!r} there, {seed!r} here")
+    if differ:
+        raise ValueError(f"{path}: cannot resume: the checkpoint was written with other params ({'; '.join(differ[:4])})")
+
+
+RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "best_state", "config", "loss", "seed")
 
 
 def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
@@ -401,12 +428,16 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
     if resume_from:
         state = load_checkpoint(resume_from, map_location=device)
         require_keys(state, RESUME_KEYS, resume_from)
+        check_resumable(state, cfg, loss_spec, seed, resume_from)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         history, best, best_state, start_epoch = state["history"], state["best"], state["best_state"], state["epoch"]
         for row in history:
             stopper.update(row["val_mean_f1_fg"])
+            _log_epoch(live, row)  # the resumed run's log holds every epoch, as an uninterrupted run's does
         log.info("resumed from %s after epoch %d", resume_from, start_epoch)
 
     max_seconds = cfg.max_minutes * 60
@@ -424,20 +455,23 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
         report = evaluate(model, val, limit=cfg.val_limit)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_mean_f1_fg": report["mean_f1_fg"],
                "val_mean_iou_fg": report["mean_iou_fg"], "val_pixel_accuracy": report["pixel_accuracy"],
-               "lr": float(optimizer.param_groups[0]["lr"]), "epoch_seconds": epoch_seconds}
+               "lr": float(optimizer.param_groups[0]["lr"]), "epoch_seconds": epoch_seconds,
+               "val_f1": {name: report["per_class"][name]["f1"] for name in CLASS_NAMES[1:]}}
         schedule.after_epoch(report["mean_f1_fg"])
         history.append(row)
         log.info("epoch %d: %s", epoch + 1, row)
-        _log_epoch(live, row, report)
+        _log_epoch(live, row)
         if best is None or (row["val_mean_f1_fg"] or 0) > (best["val_mean_f1_fg"] or 0):
             best, best_state = row, snapshot(model)
         stop = stopper.update(row["val_mean_f1_fg"])
         if checkpoint_path:
             save_checkpoint(checkpoint_path, {"model": snapshot(model), "optimizer": optimizer.state_dict(),
-                                              "scheduler": schedule.state_dict(), "epoch": epoch + 1,
-                                              "history": history, "best": best, "best_state": best_state,
+                                              "scheduler": schedule.state_dict(), "scaler": scaler.state_dict(),
+                                              "epoch": epoch + 1, "history": without_timings(history),
+                                              "best": without_timings([best])[0], "best_state": best_state,
                                               "config": cfg.as_dict(), "loss": loss_spec, "seed": seed})
-        if stop or (max_seconds and sum(r["epoch_seconds"] for r in history) >= max_seconds):
+        # The budget counts this process's epochs: a resumed run's earlier times are not in its checkpoint.
+        if stop or (max_seconds and sum(r.get("epoch_seconds", 0) for r in history) >= max_seconds):
             stopped_early = epoch + 1 < epochs
             log.info("stopping after epoch %d (%s)", epoch + 1, "early stopping" if stop else "max_minutes")
             break

@@ -165,8 +165,6 @@ def test_killed_parser_training_resumes_to_the_same_weights(reference, resumed):
     assert_same_tree(without_timings(resumed_ck["best"]), without_timings(uninterrupted["best"]), "best")
 
 
-@pytest.mark.xfail(strict=True, reason="train_parser starts a fresh dvclive log when resuming: the log and its "
-                   "plots hold only the epochs after the checkpoint (stages/train_parser.py, Live(...))")
 def test_resumed_parser_training_logs_every_epoch(reference, resumed):
     root, _ = resumed
     rel = "metrics/train_parser/plots/metrics"
