@@ -6,7 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
+from inference_fixtures import tiny_onnx_parser
 from masks_fixtures import astronaut_face
 from PIL import Image
 
@@ -16,9 +16,7 @@ from stages.core.inference.alignment import Framing, alignment_matrix, measure_f
 from stages.core.inference.batch import expand_inputs, output_stems
 from stages.core.inference.faces import find_faces
 from stages.core.inference.parsing import ParserModel, combine_faces
-from stages.core.models.registry import build_parser
 from stages.core.synthetic_faces import face_rng, render_face
-from stages.core.training import export_onnx
 
 SIZE = 128
 
@@ -133,10 +131,7 @@ def test_inputs_expand_folders_globs_and_name_what_is_missing(tmp_path):
 def tiny_models(tmp_path_factory, framing):
     """An untrained tiny parser exported to ONNX at 128 px, and a framing measured on synthetic faces."""
     root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    model = build_parser({"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weights": None,
-                          "decoder_channels": [16, 16, 8, 8, 8]}, NUM_CLASSES)
-    export_onnx(model, root / "parser.onnx", SIZE)
+    tiny_onnx_parser(root / "parser.onnx", SIZE)
     framing.save(root / "framing.json")
     return root
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
+from inference_fixtures import tiny_onnx_parser
 
-from stages.core.classes import BACKGROUND, CLASS_COLOURS, FACE, NUM_CLASSES, index_to_colour
+from stages.core.classes import BACKGROUND, CLASS_COLOURS, FACE, index_to_colour
 from stages.core.evaluation import BenchmarkParams, score_reframed
 from stages.core.inference.alignment import measure_framing
 from stages.core.inference.parsing import ParserModel
-from stages.core.models.registry import build_parser
 from stages.core.params import ParamsError
 from stages.core.reframing import ReframedParams, ReframedSet, decompose, image_rng, random_transform, reframe, reframed_set
 from stages.core.synthetic_faces import face_rng, render_face
-from stages.core.training import export_onnx
 
 SIZE = 128
 
@@ -123,12 +121,8 @@ def test_padding_is_the_mirrored_photo_and_its_label_not_black(faces):
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory, faces):
     """An untrained tiny parser exported to ONNX at 128 px, and a framing measured on synthetic faces."""
-    root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    model = build_parser({"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weights": None,
-                          "decoder_channels": [16, 16, 8, 8, 8]}, NUM_CLASSES)
-    export_onnx(model, root / "parser.onnx", SIZE)
-    return ParserModel(root / "parser.onnx", threads=1), measure_framing(np.stack([f.landmarks for f in faces]), SIZE)
+    onnx = tiny_onnx_parser(tmp_path_factory.mktemp("models") / "parser.onnx", SIZE)
+    return ParserModel(onnx, threads=1), measure_framing(np.stack([f.landmarks for f in faces]), SIZE)
 
 
 def test_scores_are_full_reports_and_a_photo_without_a_face_is_all_background(faces, tiny_models):
