@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from stages.core import classes as C
@@ -20,7 +21,6 @@ from stages.core.inference.enhance import (
 )
 from stages.core.params import ParamsError, load_params
 from stages.core.synthetic_faces import face_rng, render_face
-from tests.conftest import REPO_ROOT
 
 CLASS_OF = {"skin_smoothing": C.FACE, "hair_recolour": C.HAIR, "eyebrow_darkening": C.EYEBROWS,
             "eye_brightening": C.EYES, "lip_tint": C.LIPS, "teeth_whitening": C.TEETH}
