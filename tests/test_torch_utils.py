@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages.core.evaluation import load_parser
 from stages.core.inpainting import load_inpainter
+from stages.core.models.registry import load_parser
 from stages.core.torch_utils import CheckpointError, load_checkpoint, save_checkpoint
 
 

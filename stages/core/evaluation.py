@@ -17,14 +17,13 @@ from pydantic import Field
 from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import NUM_CLASSES, overlay
 from stages.core.inference.alignment import Framing
-from stages.core.inference.parsing import ParserModel, parse_photo
+from stages.core.inference.parsing import ParserModel, onnx_session, parse_photo
 from stages.core.metrics import confusion_matrix, segmentation_report
 from stages.core.models.preprocessing import normalise
-from stages.core.models.registry import build_parser, inference_parameter_count
+from stages.core.models.registry import inference_parameter_count, load_parser
 from stages.core.params import ParamsSection
 from stages.core.parser_scoring import predict_labels, split_confusion
 from stages.core.reframing import ReframedParams, ReframedSet, reframed_set
-from stages.core.torch_utils import load_checkpoint, require_keys
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +36,6 @@ class BenchmarkParams(ParamsSection):
     threads: int = Field(2, ge=1)
     latency_runs: int = Field(30, ge=1)
     reframed: ReframedParams = ReframedParams()
-
-
-def load_parser(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """The parser saved by the ``train_parser`` stage in eval mode, and its checkpoint (``weights_only=True``)."""
-    payload = load_checkpoint(path)
-    require_keys(payload, ("state_dict", "config"), path)
-    model = build_parser(payload["config"], NUM_CLASSES)
-    model.load_state_dict(payload["state_dict"])
-    return model.eval(), payload
-
-
-def onnx_session(path: str | Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def onnx_latency_ms(session, image: np.ndarray, runs: int, warmup: int = 3) -> dict[str, float]:

@@ -18,6 +18,16 @@ from stages.core.models.preprocessing import normalise
 COVERED = 0.5  # a face's crop covers a photo pixel when at least half of the pixel's interpolation falls inside
 
 
+def onnx_session(path: str | Path, threads: int):
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads (and one inter-op thread)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
     shifted = np.exp(logits - logits.max(axis=axis, keepdims=True))
     return shifted / shifted.sum(axis=axis, keepdims=True)
@@ -34,8 +44,6 @@ class ParserModel:
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: parser model not found (train one with `dvc repro`, or pass --model)")
         if self.path.suffix == ".onnx":
-            from stages.core.evaluation import onnx_session
-
             self.session = onnx_session(self.path, threads)
             shape = self.session.get_inputs()[0].shape
             self.size = int(shape[2]) if isinstance(shape[2], int) else None
@@ -43,7 +51,7 @@ class ParserModel:
         elif self.path.suffix == ".pt":
             import torch
 
-            from stages.core.evaluation import load_parser
+            from stages.core.models.registry import load_parser  # torch and smp only when a checkpoint is used
 
             torch.set_num_threads(threads)
             self.model, payload = load_parser(self.path)

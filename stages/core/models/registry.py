@@ -24,8 +24,10 @@ from typing import Any
 import segmentation_models_pytorch as smp
 from torch import nn
 
+from stages.core.classes import NUM_CLASSES
 from stages.core.models.ddrnet import build_ddrnet23_slim
 from stages.core.models.regseg import build_regseg
+from stages.core.torch_utils import load_checkpoint, require_keys
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +105,12 @@ def inference_parameter_count(model: nn.Module) -> int:
 def registered_names() -> list[str]:
     """Every registered architecture name, the project's own models included."""
     return sorted(PARSER_BUILDERS)
+
+
+def load_parser(path, num_classes: int = NUM_CLASSES) -> tuple[nn.Module, dict]:
+    """The parser saved by the ``train_parser`` stage in eval mode, and its checkpoint (``weights_only=True``)."""
+    payload = load_checkpoint(path)
+    require_keys(payload, ("state_dict", "config"), path)
+    model = build_parser(payload["config"], num_classes)
+    model.load_state_dict(payload["state_dict"])
+    return model.eval(), payload
