@@ -83,10 +83,3 @@ def write_label_png(path: Path, labels: np.ndarray) -> None:
     image.putpalette(palette.ravel().tolist())
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
-
-
-def write_rgb(path: Path, image: np.ndarray) -> None:
-    """``(H, W, 3)`` uint8 RGB, in the format of ``path``'s suffix (PNG, or JPEG at quality 95)."""
-    fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
-    with atomic_path(path) as tmp:
-        Image.fromarray(np.ascontiguousarray(image, np.uint8)).save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))

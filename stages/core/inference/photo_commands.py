@@ -12,10 +12,10 @@ from pathlib import Path
 
 from stages.core.classes import overlay
 from stages.core.inference.alignment import Framing
-from stages.core.inference.batch import PhotoResult, write_label_png, write_rgb
+from stages.core.inference.batch import PhotoResult, write_label_png
 from stages.core.inference.enhance import EnhanceParams, enhance, side_by_side
 from stages.core.inference.parsing import ParsedPhoto, ParserModel, parse_photo
-from stages.core.io import BadInputError, read_image, write_json_atomic
+from stages.core.io import BadInputError, read_image, write_json_atomic, write_png
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def parse_one(path: Path, stem: str, out_dir: Path, model: ParserModel, framing:
     image, parsed = _parse(path, model, framing, settings)
     outputs = [out_dir / f"{stem}.labels.png", out_dir / f"{stem}.overlay.png", out_dir / f"{stem}.json"]
     write_label_png(outputs[0], parsed.labels)
-    write_rgb(outputs[1], overlay(image, parsed.labels))
+    write_png(outputs[1], overlay(image, parsed.labels))
     summary = _summary(path, image, parsed, outputs)
     write_json_atomic(outputs[2], summary)
     return PhotoResult(path, outputs, summary=summary)
@@ -58,10 +58,10 @@ def enhance_one(path: Path, stem: str, out_dir: Path, model: ParserModel, framin
     image, parsed = _parse(path, model, framing, settings)
     after = enhance(image, parsed.probabilities, edits, labels=parsed.labels)
     outputs = [out_dir / f"{stem}.enhanced.png", out_dir / f"{stem}.json"]
-    write_rgb(outputs[0], after)
+    write_png(outputs[0], after)
     if compare:
         outputs.insert(1, out_dir / f"{stem}.compare.png")
-        write_rgb(outputs[1], side_by_side(image, after))
+        write_png(outputs[1], side_by_side(image, after))
     summary = {**_summary(path, image, parsed, outputs), "edits": edits.as_dict()}
     write_json_atomic(outputs[-1], summary)
     return PhotoResult(path, outputs, summary=summary)
