@@ -211,3 +211,23 @@ def test_the_face_is_the_template_hull():
     square[51:] = [10, 30]
     assert face_pixels(square, 64, 64) == pytest.approx(400)
     assert face_pixels(square, 64, 128) == pytest.approx(1600)
+
+
+def test_photo_masks_align_every_face_and_search_it(trained, tmp_path):
+    from masks_fixtures import astronaut_face
+
+    from stages.core.inference.alignment import measure_framing
+    from stages.core.inference.photo_masks import find_photo_masks
+
+    run, cfg = trained
+    export_finder_onnx(run.model, tmp_path / "finder.onnx", cfg.settings())
+    image, landmarks = astronaut_face()
+    framing = measure_framing(landmarks[None], 256).scaled_to(SIZE)
+    result = find_photo_masks(image, MaskFinder(tmp_path / "finder.onnx"), framing, detector="hog")
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    assert face.crop.shape == (SIZE, SIZE, 3) and face.matrix.shape == (2, 3)
+    assert face.mask.region.shape == (SIZE, SIZE) and result.any_found == face.mask.found
+    assert face.mask.fraction == pytest.approx(
+        (MaskFinder(tmp_path / "finder.onnx").probabilities(face.crop[None])[0] >= cfg.threshold).sum()
+        / face_pixels(framing.template, framing.size, SIZE))

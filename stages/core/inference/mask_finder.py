@@ -35,7 +35,7 @@ class FinderSettings:
     """``input_size``: the network's side; ``threshold``: probability; ``min_region``: fraction of the face;
     ``dilation``: pixels of the aligned crop."""
 
-    input_size: int = 128
+    input_size: int = 96
     threshold: float = 0.5
     min_region: float = NO_MASK_FRACTION
     dilation: int = 6
