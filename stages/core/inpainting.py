@@ -19,10 +19,20 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from stages.core.cache_arrays import CachedSplit
+from stages.core.distributed import (
+    DistributedContext,
+    distributed_loader,
+    per_rank_seed,
+    single_process,
+    sum_over_ranks,
+    unwrap,
+    wrap_model,
+)
 from stages.core.metrics import masked_l1, masked_psnr, masked_ssim
 from stages.core.models.inpainter import MaskInpainter
 from stages.core.params import ParamsSection
-from stages.core.torch_utils import load_checkpoint, make_loader, require_keys, seed_everything
+from stages.core.threads import thread_budget
+from stages.core.torch_utils import load_checkpoint, require_keys, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +45,7 @@ class InpainterParams(ParamsSection):
     widths: tuple[int, int, int, int] = (24, 48, 64, 96)
     epochs: int = Field(5, ge=1)
     batch_size: int = Field(8, ge=1)
+    devices: int = Field(1, ge=1)
     lr: float = Field(0.002, gt=0)
     hole_weight: float = Field(6.0, ge=1)
     hflip: float = Field(0.5, ge=0, le=1)
@@ -105,10 +116,12 @@ class InpainterRun:
 def inpaint(model: MaskInpainter, masked: np.ndarray, masks: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """``masked`` (N, S, S, 3) uint8 and ``masks`` (N, S, S) {0, 1} -> restored (N, S, S, 3) uint8, eval mode."""
     model.eval()
+    device = next(model.parameters()).device
     out = np.empty_like(np.asarray(masked))
     for s in range(0, len(masked), batch_size):
         m = torch.from_numpy(np.array(masks[s:s + batch_size], copy=True)).float()[:, None]
-        out[s:s + batch_size] = to_uint8(model(to_unit_range(masked[s:s + batch_size]), m))
+        restored = model(to_unit_range(masked[s:s + batch_size]).to(device), m.to(device))
+        out[s:s + batch_size] = to_uint8(restored.cpu())
     return out
 
 
@@ -118,28 +131,41 @@ def telea_baseline(masked: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.
                        cv2.INPAINT_TELEA)
 
 
-def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None) -> InpainterRun:
-    """Train on the train split with weighted L1 and Adam; log per-epoch train/val loss."""
+def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None,
+                  ctx: DistributedContext | None = None) -> InpainterRun:
+    """Train on the train split with weighted L1 and Adam; log per-epoch train/val loss.
+
+    ``ctx``: this process's place among torchrun's (default: one process); ``batch_size`` is per process, and
+    rank 0 alone validates and logs (see :mod:`stages.core.distributed`).
+    """
     cfg = cfg if isinstance(cfg, InpainterParams) else InpainterParams.from_params(cfg)
+    ctx = ctx or single_process()
     seed = cfg.seed
-    seed_everything(seed, cfg.threads)
+    seed_everything(per_rank_seed(seed, ctx.rank), cfg.threads)
     train = MaskedSplit(masks_dir, cache_dir, "train")
     val = MaskedSplit(masks_dir, cache_dir, "val")
-    model = MaskInpainter(cfg.widths)
+    net = wrap_model(MaskInpainter(cfg.widths).to(ctx.device), ctx)
+    model = unwrap(net)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     hole_weight = cfg.hole_weight
-    loader = make_loader(InpaintingPairs(train, cfg.hflip), cfg.batch_size, True, seed)
+    loader = distributed_loader(InpaintingPairs(train, cfg.hflip), cfg.batch_size, seed, ctx)
     epochs, history, elapsed = cfg.epochs, [], 0.0
     for epoch in range(epochs):
-        model.train()
+        net.train()
+        loader.sampler.set_epoch(epoch)
         start, total, n = time.perf_counter(), 0.0, 0
-        for masked, mask, clean in tqdm(loader, desc=f"inpainter epoch {epoch + 1}/{epochs}", leave=False):
+        for masked, mask, clean in tqdm(loader, desc=f"inpainter epoch {epoch + 1}/{epochs}", leave=False,
+                                        disable=not ctx.is_main):
+            masked, mask, clean = masked.to(ctx.device), mask.to(ctx.device), clean.to(ctx.device)
             optimizer.zero_grad(set_to_none=True)
-            loss = weighted_l1(model(masked, mask), clean, mask, hole_weight)
+            loss = weighted_l1(net(masked, mask), clean, mask, hole_weight)
             loss.backward()
             optimizer.step()
             total, n = total + loss.item() * len(masked), n + len(masked)
+        total, n = sum_over_ranks([total, n], ctx)
         elapsed += time.perf_counter() - start
+        if not ctx.is_main:
+            continue
         val_l1 = _val_hole_l1(model, val)
         row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_hole_l1": val_l1}
         history.append(row)
@@ -148,7 +174,7 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
             live.log_metric("train_loss", row["train_loss"])
             live.log_metric("val_hole_l1", val_l1)
             live.next_step()
-    return InpainterRun(model, history, elapsed / max(epochs, 1))
+    return InpainterRun(model.cpu(), history, elapsed / max(epochs, 1))
 
 
 def _val_hole_l1(model: MaskInpainter, val: MaskedSplit) -> float:
@@ -172,7 +198,7 @@ def benchmark_inpainter(checkpoint: Path, masks_dir: Path, cache_dir: Path, thre
 
     Returns (metrics dict, sample rows of (masked, inpainter, Telea, clean) photos for a PNG sheet).
     """
-    torch.set_num_threads(threads)
+    torch.set_num_threads(thread_budget(threads))
     model = load_inpainter(checkpoint)
     test = MaskedSplit(masks_dir, cache_dir, "test")
     restored = inpaint(model, test.masked, test.masks)
