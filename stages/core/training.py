@@ -433,6 +433,8 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
     rank_seed = per_rank_seed(seed, ctx.rank)
     seed_everything(rank_seed, cfg.threads)
     device = ctx.device
+    log.info("rank %d of %d on %s: %d torch threads, batch %d per process", ctx.rank, ctx.world_size, device,
+             torch.get_num_threads(), cfg.batch_size)
     use_amp = cfg.amp and device.type == "cuda"
     train, val = CachedSplit(cache_dir, "train"), CachedSplit(cache_dir, "val")
     model = build_parser(cfg.as_dict(), NUM_CLASSES).to(device)
