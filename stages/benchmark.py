@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from stages.core.evaluation import BenchmarkParams, benchmark_parser, benchmark_reframed
-from stages.core.inpainting import benchmark_inpainter
+from stages.core.inpainter_evaluation import benchmark_inpainter
 from stages.core.io import write_json_atomic
 from stages.core.plots import save_confusion_matrix, save_image_grid
 
@@ -41,8 +41,10 @@ def main() -> None:
     save_image_grid(parser_rows, PLOTS / "parser_samples.png")
     # columns: reframed photo, truth, whole-photo prediction, parse-path prediction
     save_image_grid(reframed_rows, PLOTS / "parser_reframed.png")
-    inpainter_metrics, inpainter_rows = benchmark_inpainter(MODELS / "inpainter.pt", MASKS_DIR, CACHE_DIR, threads)
+    inpainter_metrics, inpainter_rows = benchmark_inpainter(MODELS / "inpainter.pt", MODELS / "inpainter.onnx",
+                                                            MODELS / "parser.pt", MASKS_DIR, CACHE_DIR, threads, runs)
     write_json_atomic(METRICS / "inpainter.json", _rounded(inpainter_metrics))
+    # columns: masked photo, inpainter, Telea, Navier-Stokes, clean photo
     save_image_grid(inpainter_rows, PLOTS / "inpainter_samples.png")
     reframed = parser_metrics["reframed"]
     logging.info("parser mean F1 (fg) %.4f vs majority baseline %.4f; reframed: whole photo %.4f, parse path %.4f "

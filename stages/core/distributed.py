@@ -156,3 +156,25 @@ def from_main(obj, ctx: DistributedContext):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def copy_from_main(module: torch.nn.Module, ctx: DistributedContext) -> None:
+    """Overwrite ``module``'s parameters and buffers with rank 0's (DDP does this for the modules it wraps)."""
+    if ctx.distributed:
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(module: torch.nn.Module, ctx: DistributedContext) -> None:
+    """Average ``module``'s gradients over the ranks, after ``backward()`` and before the optimizer step.
+
+    For a module DDP cannot wrap, such as a GAN discriminator whose loss holds an R1 gradient penalty (a double
+    backward, which DDP does not support). With equal starting weights (:func:`copy_from_main`) and averaged
+    gradients, every rank's copy stays equal.
+    """
+    if not ctx.distributed:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    for grad in grads:
+        dist.all_reduce(grad)
+        grad.div_(ctx.world_size)
