@@ -24,10 +24,19 @@ import pytest
 import torch
 import yaml
 from conftest import REPO_ROOT
+from inpainting_fixtures import write_masked_project
 from test_training import blob_faces
 
 from stages.core import distributed
-from stages.core.distributed import DistributedContext, distributed_loader, per_rank_seed, training_processes
+from stages.core.distributed import (
+    DistributedContext,
+    average_gradients,
+    copy_from_main,
+    distributed_loader,
+    per_rank_seed,
+    training_processes,
+)
+from stages.core.inpainting import InpainterParams, fit_inpainter
 from stages.core.threads import THREADS_ENV, thread_budget
 from stages.core.torch_utils import load_checkpoint
 
@@ -131,3 +140,68 @@ def test_thread_budget_from_the_environment(monkeypatch):
     monkeypatch.setenv(THREADS_ENV, "zero")
     with pytest.raises(ValueError, match=THREADS_ENV):
         thread_budget(2)
+
+
+# ------------------------------------------------------------------- two gloo processes from torch.multiprocessing
+
+def _gloo_worker(rank: int, port: int, task: str, args: tuple, out: Path) -> None:
+    import torch.distributed as dist
+
+    os.environ.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.save(globals()[task](DistributedContext(rank, 2), *args), out / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def in_two_processes(task: str, tmp_path: Path, *args) -> list:
+    """``task(ctx, *args)`` in two gloo processes; returns each rank's result."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_gloo_worker, args=(port, task, args, tmp_path), nprocs=2, join=True)
+    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+
+
+def _synced_linear(ctx: DistributedContext) -> dict:
+    torch.manual_seed(ctx.rank)  # each rank starts from other weights
+    layer = torch.nn.Linear(3, 2)
+    copy_from_main(layer, ctx)
+    layer(torch.full((1, 3), float(ctx.rank + 1))).sum().backward()
+    average_gradients(layer, ctx)
+    return {"weight": layer.weight.detach(), "grad": layer.weight.grad}
+
+
+def test_copy_from_main_and_average_gradients_keep_ranks_equal(tmp_path):
+    rank0, rank1 = in_two_processes("_synced_linear", tmp_path)
+    torch.testing.assert_close(rank0["weight"], rank1["weight"])
+    # d(sum(W x))/dW = x in each row: x is 1s on rank 0 and 2s on rank 1, so the average is 1.5
+    torch.testing.assert_close(rank0["grad"], torch.full((2, 3), 1.5))
+    torch.testing.assert_close(rank1["grad"], torch.full((2, 3), 1.5))
+
+
+def _inpainter_generator(ctx: DistributedContext, masks_dir: str, cache_dir: str) -> dict:
+    cfg = InpainterParams.from_params({"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 2,
+                                       "loss": {"ssim_kind": "ssim"}, "sample_rows": 2, "epochs": 1, "devices": 2,
+                                       "threads": 1})
+    model = fit_inpainter(cfg, Path(masks_dir), Path(cache_dir), ctx=ctx).model
+    # parameters only: BatchNorm's running statistics last saw each rank's own batch (no SyncBatchNorm on CPU)
+    return {name: p.detach() for name, p in model.named_parameters()}
+
+
+def test_inpainter_ranks_end_with_the_same_generator(tmp_path):
+    masks_dir, cache_dir = write_masked_project(tmp_path / "data", {"train": 8, "val": 2, "test": 2})
+    rank0, rank1 = in_two_processes("_inpainter_generator", tmp_path, str(masks_dir), str(cache_dir))
+    for key, value in rank0.items():
+        torch.testing.assert_close(rank1[key], value, msg=key)
+    untrained = InpainterParams.from_params({"widths": [8, 8, 16, 16], "blocks": 1})
+    from stages.core.inpainting import build_inpainter
+
+    torch.manual_seed(0)
+    assert any(not torch.equal(p, rank0[k]) for k, p in build_inpainter(untrained).named_parameters()), \
+        "the generator did not train"
