@@ -3,10 +3,10 @@
 Usage: ``.venv/bin/python benchmarks/bench_queue.py [--project /work/main] [--threads-per-job 1] [--oversubscribed]``
 
 Builds a throwaway repository from ``--project``'s built outputs (the default synthetic pipeline) with this
-checkout's code (see ``bench_remote.copy_built_project``), so that each experiment re-runs only ``train_parser``
-and ``benchmark``, with small settings (1 epoch on 160 training images, 16 reframed photos). Then, timing each:
+checkout's code (see ``bench_remote.copy_built_project``). Each experiment is ``dvc exp run train_parser`` with
+small settings (1 epoch on 160 training images, 40 val images), so that it re-runs that stage only. Timing each:
 
-1. sequential: ``dvc exp run -S parser.lr=<a>`` and then ``<b>``, each with the whole machine
+1. sequential: ``dvc exp run train_parser -S parser.lr=<a>`` and then ``<b>``, each with the whole machine
    (``FACEPARSE_THREADS`` = cores);
 2. queue: both queued, ``FACEPARSE_THREADS=<threads-per-job> dvc queue start -j 2``, until both succeed;
 3. with ``--oversubscribed``, the same queue without a budget (each job takes every core).
@@ -26,8 +26,7 @@ from pathlib import Path
 from bench_remote import copy_built_project, sh
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["-S", "parser.epochs=1", "-S", "parser.train_limit=160", "-S", "parser.val_limit=40",
-         "-S", "benchmark.reframed.images=16", "-S", "benchmark.latency_runs=10"]
+SMALL = ["-S", "parser.epochs=1", "-S", "parser.train_limit=160", "-S", "parser.val_limit=40"]
 LRS = ("0.003", "0.002")
 
 
@@ -43,7 +42,7 @@ def wait_for_queue(root: Path, env: dict, jobs: int, timeout: float = 3600) -> s
 
 def queued_sweep(root: Path, env: dict, label: str) -> float:
     for lr in LRS:
-        sh(["dvc", "exp", "run", "--queue", "-n", f"{label}-lr{lr}", *SMALL, "-S", f"parser.lr={lr}"], root, env)
+        sh(["dvc", "exp", "run", "train_parser", "--queue", "-n", f"{label}-lr{lr}", *SMALL, "-S", f"parser.lr={lr}"], root, env)
     start = time.perf_counter()
     sh(["dvc", "queue", "start", "-j", "2"], root, env)
     status = wait_for_queue(root, env, 2)
@@ -76,7 +75,7 @@ def main() -> None:
 
         sequential = []
         for lr in LRS:
-            _, seconds = sh(["dvc", "exp", "run", "-n", f"seq-lr{lr}", *SMALL, "-S", f"parser.lr={lr}"], root,
+            _, seconds = sh(["dvc", "exp", "run", "train_parser", "-n", f"seq-lr{lr}", *SMALL, "-S", f"parser.lr={lr}"], root,
                             {**env, "FACEPARSE_THREADS": str(cores)})
             sequential.append(seconds)
             print(f"  sequential lr={lr}: {seconds:.1f} s ({cores} threads)")
