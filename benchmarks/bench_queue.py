@@ -9,7 +9,7 @@ small settings (1 epoch on 160 training images, 40 val images), so that it re-ru
 1. sequential: ``dvc exp run train_parser -S parser.lr=<a>`` and then ``<b>``, each with the whole machine
    (``FACEPARSE_THREADS`` = cores);
 2. queue: both queued, ``FACEPARSE_THREADS=<threads-per-job> dvc queue start -j 2``, until both succeed;
-3. with ``--oversubscribed``, the same queue without a budget (each job takes every core).
+3. with ``--oversubscribed``, the same queue without a budget (each job takes ``parser.threads`` = 2 threads).
 
 Prints the wall times and the torch threads each queued job reported in its log.
 """
@@ -53,6 +53,8 @@ def queued_sweep(root: Path, env: dict, label: str) -> float:
         logs, _ = sh(["dvc", "queue", "logs", f"{label}-lr{lr}"], root, env)
         threads = sorted(set(re.findall(r"(\d+) torch threads", logs)))
         print(f"  {label}-lr{lr}: torch threads reported {', '.join(threads) or '?'}")
+        if not threads:
+            print("    (not in `dvc queue logs`; its tail:)", *logs.strip().splitlines()[-5:], sep="\n    ")
     sh(["dvc", "queue", "remove", "--success"], root, env)
     return seconds
 
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--project", type=Path, default=Path("/work/main"))
     parser.add_argument("--threads-per-job", type=int, default=1)
     parser.add_argument("--oversubscribed", action="store_true")
+    parser.add_argument("--no-sequential", action="store_true", help="skip the sequential runs")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "NO_ALBUMENTATIONS_UPDATE": "1", "HF_HUB_OFFLINE": "1",
@@ -74,12 +77,13 @@ def main() -> None:
         print(f"{cores} cores; 2 experiments (parser.lr={' and '.join(LRS)}), each: {' '.join(SMALL[1::2])}")
 
         sequential = []
-        for lr in LRS:
+        for lr in () if args.no_sequential else LRS:
             _, seconds = sh(["dvc", "exp", "run", "train_parser", "-n", f"seq-lr{lr}", *SMALL, "-S", f"parser.lr={lr}"], root,
                             {**env, "FACEPARSE_THREADS": str(cores)})
             sequential.append(seconds)
             print(f"  sequential lr={lr}: {seconds:.1f} s ({cores} threads)")
-        print(f"sequential, 2 runs: {sum(sequential):.1f} s")
+        if sequential:
+            print(f"sequential, 2 runs: {sum(sequential):.1f} s")
         budget = queued_sweep(root, {**env, "FACEPARSE_THREADS": str(args.threads_per_job)}, "budget")
         print(f"dvc queue start -j 2, FACEPARSE_THREADS={args.threads_per_job}: {budget:.1f} s")
         if args.oversubscribed:
