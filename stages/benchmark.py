@@ -2,16 +2,24 @@
 
 The parser is also scored on the reframed test set (``benchmark.reframed``; see :mod:`stages.core.reframing`),
 as a whole photo and through ``faceparse``'s detect-align-parse path with ``models/framing.json``, under the
-``reframed`` key of ``metrics/parser.json``.
+``reframed`` key of ``metrics/parser.json``; under ``masked``, the parser under the masks of the masks stage's
+test photos. ``metrics/mask_finder.json`` scores the mask finder on the same photos.
 
-Reads params ``benchmark``. Writes ``metrics/parser.json``, ``metrics/inpainter.json`` and PNGs in ``metrics/plots/``.
+Reads params ``benchmark``. Writes ``metrics/parser.json``, ``metrics/inpainter.json``,
+``metrics/mask_finder.json`` and PNGs in ``metrics/plots/``.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
-from stages.core.evaluation import BenchmarkParams, benchmark_parser, benchmark_reframed
+from stages.core.evaluation import (
+    BenchmarkParams,
+    benchmark_mask_finder,
+    benchmark_masked_parser,
+    benchmark_parser,
+    benchmark_reframed,
+)
 from stages.core.inpainter_evaluation import benchmark_inpainter
 from stages.core.io import write_json_atomic
 from stages.core.plots import save_confusion_matrix, save_image_grid
@@ -36,6 +44,7 @@ def main() -> None:
                                                        threads, runs)
     parser_metrics["reframed"], reframed_rows = benchmark_reframed(MODELS / "parser.onnx", MODELS / "framing.json", CACHE_DIR,
                                                                    cfg.reframed, threads, parser_metrics["mean_f1_fg"])
+    parser_metrics["masked"] = benchmark_masked_parser(MODELS / "parser.pt", MASKS_DIR, CACHE_DIR, threads)
     write_json_atomic(METRICS / "parser.json", _rounded(parser_metrics))
     save_confusion_matrix(cm, PLOTS / "parser_confusion.png", "parser, test split (row-normalised %)")
     save_image_grid(parser_rows, PLOTS / "parser_samples.png")
@@ -46,6 +55,8 @@ def main() -> None:
     write_json_atomic(METRICS / "inpainter.json", _rounded(inpainter_metrics))
     # columns: masked photo, inpainter, Telea, Navier-Stokes, clean photo
     save_image_grid(inpainter_rows, PLOTS / "inpainter_samples.png")
+    write_json_atomic(METRICS / "mask_finder.json", _rounded(benchmark_mask_finder(
+        MODELS / "mask_finder.onnx", MODELS / "framing.json", MASKS_DIR, CACHE_DIR, threads)))
     reframed = parser_metrics["reframed"]
     logging.info("parser mean F1 (fg) %.4f vs majority baseline %.4f; reframed: whole photo %.4f, parse path %.4f "
                  "(faces in %d of %d photos); inpainter PSNR %.2f vs Telea %.2f",

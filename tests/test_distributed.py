@@ -46,7 +46,7 @@ LOSS_TOLERANCE = 0.005
 STEPS = 3
 PARSER = {"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weights": None,
           "decoder_channels": [16, 16, 8, 8, 8], "epochs": STEPS, "lr": 0.003, "threads": 1, "scheduler": "none",
-          "augment": {"hflip": 0, "affine": 0}}
+          "augment": {"hflip": 0, "affine": 0, "masked_photo": 0}}
 
 
 def write_cache(cache: Path) -> None:

@@ -5,7 +5,7 @@ A real S3 endpoint runs on 127.0.0.1 (moto's server). The remote is configured a
 never in ``.dvc/config``. The origin is a bare git repository, as GitHub would be: clone A pushes code and
 lock to it, clone B is a fresh ``git clone`` of it.
 
-The project's dvc.yaml is cut to the stages up to ``train_parser`` (download, remap, cache, train_parser), with the
+The project's dvc.yaml is cut to the stages up to ``train_parser`` (download, remap, cache, masks, train_parser), with the
 tiny params: the other stages move the same kinds of files and would only make the test slower.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pipeline_project import make_project, run
 pytestmark = pytest.mark.e2e
 
 BUCKET = "faceparse-team"
-STAGES = ("download", "remap", "cache", "train_parser")
+STAGES = ("download", "remap", "cache", "masks", "train_parser")
 
 
 @pytest.fixture(scope="module")
