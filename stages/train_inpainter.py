@@ -2,14 +2,17 @@
 
 Reads params ``inpainter``. Reads ``data/masks/`` and ``data/cache/`` (photos and true labels; never the parser).
 Logs to ``metrics/train_inpainter/`` (curves, and a grid of val samples per epoch under ``plots/images``).
+``inpainter.devices`` > 1 trains in that many DDP processes under torchrun, as ``train_parser`` does; rank 0 writes.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 from dvclive import Live
 
+from stages.core.distributed import training_processes
 from stages.core.inpainting import InpainterParams, export_inpainter_onnx, fit_inpainter
 from stages.core.plots import save_learning_curves
 from stages.core.torch_utils import save_checkpoint
@@ -21,9 +24,16 @@ LIVE_DIR = Path("metrics/train_inpainter")
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = InpainterParams.load()
-    with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
-        run = fit_inpainter(cfg, MASKS_DIR, CACHE_DIR, live=live, checkpoint_path=MODELS / "inpainter_last.pt")
-        live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
+    with training_processes(cfg.devices, "stages.train_inpainter", "inpainter") as ctx:
+        if ctx is None:
+            return  # torchrun's workers did the training
+        with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) if ctx.is_main else nullcontext() as live:
+            run = fit_inpainter(cfg, MASKS_DIR, CACHE_DIR, live=live, checkpoint_path=MODELS / "inpainter_last.pt",
+                                ctx=ctx)
+            if live is not None:
+                live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
+    if not ctx.is_main:
+        return
     save_checkpoint(MODELS / "inpainter.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict(),
                                               "history": run.history, "input_size": run.input_size})
     export_inpainter_onnx(run.model, MODELS / "inpainter.onnx", run.input_size)

@@ -4,15 +4,20 @@ Reads params ``parser`` and the top-level ``loss``. Reads ``data/cache/``, ``dat
 ``parser.augment.masked_photo``) and ``data/unified/class_weights.json``.
 Writes ``models/parser.pt``, ``models/parser.onnx``, the dvclive log ``metrics/train_parser/`` and
 ``metrics/plots/parser_training.png``.
+
+``parser.devices`` > 1 runs it as that many DDP processes under torchrun (see :mod:`stages.core.distributed`);
+``torchrun --nproc_per_node N -m stages.train_parser`` does the same by hand. Rank 0 writes every output.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
 
 from dvclive import Live
 
 from stages.core.cache_arrays import CachedSplit
+from stages.core.distributed import training_processes
 from stages.core.params import section
 from stages.core.plots import save_learning_curves
 from stages.core.torch_utils import save_checkpoint
@@ -36,11 +41,17 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg, loss_spec = ParserParams.load(), check_loss_spec(section("loss"))
     weights = load_class_weights(WEIGHTS_FILE, cfg.class_weights)
-    with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
-        run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=cfg.seed,
-                         checkpoint_path=MODEL_DIR / "parser_last.pt", masks_dir=MASKS_DIR)
-        live.summary["best_epoch"] = run.best["epoch"]
-        live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
+    with training_processes(cfg.devices, "stages.train_parser", "parser") as ctx:
+        if ctx is None:
+            return  # torchrun's workers did the training
+        with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) if ctx.is_main else nullcontext() as live:
+            run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=cfg.seed,
+                             checkpoint_path=MODEL_DIR / "parser_last.pt", masks_dir=MASKS_DIR, ctx=ctx)
+            if live is not None:
+                live.summary["best_epoch"] = run.best["epoch"]
+                live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
+    if not ctx.is_main:
+        return
     size = CachedSplit(CACHE_DIR, "train").images.shape[1]
     save_checkpoint(MODEL_DIR / "parser.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict(), "loss": loss_spec,
                                               "input_size": size, "history": without_timings(run.history),

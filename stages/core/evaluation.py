@@ -27,6 +27,7 @@ from stages.core.models.registry import inference_parameter_count, load_parser
 from stages.core.params import ParamsSection
 from stages.core.parser_scoring import masked_region_scores, predict_labels, split_confusion
 from stages.core.reframing import ReframedParams, ReframedSet, reframed_set
+from stages.core.threads import thread_budget
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ def majority_baseline(train_labels: np.ndarray, test: CachedSplit) -> dict:
 
 def benchmark_parser(checkpoint: Path, onnx_path: Path, cache_dir: Path, threads: int, runs: int,
                      sample_count: int = 6):
-    """Returns (metrics dict, confusion matrix (11, 11), sample rows for a PNG sheet)."""
+    """Returns (metrics dict, confusion matrix (11, 11), sample rows for a PNG sheet). ``threads`` goes through
+    the thread budget (``FACEPARSE_THREADS``), and ``latency_threads`` records the count the latency ran with."""
+    threads = thread_budget(threads)
     torch.set_num_threads(threads)
     model, payload = load_parser(checkpoint)
     test = CachedSplit(cache_dir, "test")

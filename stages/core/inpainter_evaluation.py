@@ -26,6 +26,7 @@ from stages.core.inpainting import MaskedSplit, classical_inpaint, inpaint, load
 from stages.core.metrics import confusion_matrix, masked_l1, masked_psnr, masked_ssim, segmentation_report
 from stages.core.models.registry import load_parser
 from stages.core.parser_scoring import predict_labels
+from stages.core.threads import thread_budget
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _image_scores(pred: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict
 def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Path, masks_dir: Path, cache_dir: Path,
                         threads: int, latency_runs: int, sample_count: int = 6):
     """Returns (metrics dict, sample rows of (masked, inpainter, Telea, Navier–Stokes, clean) for a PNG sheet)."""
-    torch.set_num_threads(threads)
+    torch.set_num_threads(thread_budget(threads))
     model = load_inpainter(checkpoint)
     parser, _ = load_parser(parser_checkpoint)
     test = MaskedSplit(masks_dir, cache_dir, "test")

@@ -28,10 +28,22 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from stages.core.cache_arrays import CachedSplit
+from stages.core.distributed import (
+    DistributedContext,
+    average_gradients,
+    copy_from_main,
+    distributed_loader,
+    from_main,
+    per_rank_seed,
+    single_process,
+    sum_over_ranks,
+    unwrap,
+    wrap_model,
+)
 from stages.core.io import atomic_path
 from stages.core.models.inpainter import ParseGuidedInpainter, PatchDiscriminator
 from stages.core.params import ParamsSection
-from stages.core.torch_utils import load_checkpoint, make_loader, require_keys, save_checkpoint, seed_everything, snapshot
+from stages.core.torch_utils import load_checkpoint, require_keys, save_checkpoint, seed_everything, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +76,7 @@ class InpainterParams(ParamsSection):
     disc_widths: tuple[int, ...] = (16, 32, 64, 64)
     epochs: int = Field(6, ge=1)
     batch_size: int = Field(8, ge=1)
+    devices: int = Field(1, ge=1)
     lr: float = Field(0.001, gt=0)
     disc_lr: float = Field(0.0004, gt=0)
     loss: InpainterLossWeights = InpainterLossWeights()
@@ -179,11 +192,13 @@ def inpaint(model: ParseGuidedInpainter, masked: np.ndarray, masks: np.ndarray, 
     """``masked`` (N, S, S, 3) uint8, ``masks`` (N, S, S) {0, 1}, ``labels`` (N, S, S) class ids
     -> restored (N, S, S, 3) uint8, in eval mode."""
     model.eval()
+    device = next(model.parameters()).device
     out = np.empty_like(np.asarray(masked))
     for s in range(0, len(masked), batch_size):
         m = torch.from_numpy(np.array(masks[s:s + batch_size], dtype=np.float32))[:, None]
         lab = torch.from_numpy(np.array(labels[s:s + batch_size], dtype=np.int64))
-        out[s:s + batch_size] = to_uint8(model(to_unit_range(masked[s:s + batch_size]), m, lab))
+        restored = model(to_unit_range(masked[s:s + batch_size]).to(device), m.to(device), lab.to(device))
+        out[s:s + batch_size] = to_uint8(restored.cpu())
     return out
 
 
@@ -217,26 +232,35 @@ def _val_sample_grid(model: ParseGuidedInpainter, val: MaskedSplit, rows: int) -
 
 
 def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None,
-                  checkpoint_path: str | Path | None = None) -> InpainterRun:
+                  checkpoint_path: str | Path | None = None, ctx: DistributedContext | None = None) -> InpainterRun:
     """Train generator and discriminator on the train split; keep the generator of the best val hole L1.
 
     ``checkpoint_path``: where to write the full training state after every epoch (``inpainter.resume`` reads it).
     Every epoch reseeds from ``seed + epoch``, so a resumed run ends with the same weights as an uninterrupted one.
+    ``ctx``: this process's place among torchrun's (default: one process; see :mod:`stages.core.distributed`).
+    The generator trains under DDP; the discriminator's gradients are averaged by hand (its R1 penalty is a double
+    backward). Rank 0 alone validates, logs and writes checkpoints; only its returned generator is the best one.
     """
     cfg = cfg if isinstance(cfg, InpainterParams) else InpainterParams.from_params(cfg)
+    ctx = ctx or single_process()
+    live = live if ctx.is_main else None
+    rank_seed = per_rank_seed(cfg.seed, ctx.rank)
     weights = cfg.loss
-    seed_everything(cfg.seed, cfg.threads)
+    seed_everything(rank_seed, cfg.threads)
     train = MaskedSplit(masks_dir, cache_dir, "train")
     val = MaskedSplit(masks_dir, cache_dir, "val")
-    generator, discriminator = build_inpainter(cfg), PatchDiscriminator(cfg.disc_widths)
+    generator_net = wrap_model(build_inpainter(cfg).to(ctx.device), ctx)
+    generator, discriminator = unwrap(generator_net), PatchDiscriminator(cfg.disc_widths).to(ctx.device)
+    copy_from_main(discriminator, ctx)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
     dataset = InpaintingSamples(train, cfg.hflip)
     if cfg.train_limit:
         dataset = torch.utils.data.Subset(dataset, range(min(cfg.train_limit, len(dataset))))
+    loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx)
     history, grids, best, best_state, start_epoch, d_steps = [], [], None, None, 0, 0
     if cfg.resume:
-        state = load_checkpoint(cfg.resume)
+        state = load_checkpoint(cfg.resume, map_location=ctx.device)
         require_keys(state, ("generator", "discriminator", "opt_g", "opt_d", "epoch", "history", "best", "best_state",
                              "config", "d_steps"), cfg.resume)
         _check_resumable(state, cfg, cfg.resume)
@@ -251,13 +275,14 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
         log.info("inpainter resumed from %s after epoch %d", cfg.resume, start_epoch)
     elapsed = []
     for epoch in range(start_epoch, cfg.epochs):
-        seed_everything(cfg.seed + epoch)
-        loader = make_loader(dataset, cfg.batch_size, True, cfg.seed + epoch)
-        generator.train()
+        seed_everything(rank_seed + epoch)
+        loader.sampler.set_epoch(epoch)
+        generator_net.train()
         discriminator.train()
         start, sums, n = time.perf_counter(), {}, 0
-        for masked, mask, labels, clean in tqdm(loader, desc=f"inpainter epoch {epoch + 1}/{cfg.epochs}", leave=False):
-            fake = generator(masked, mask, labels)
+        for batch in tqdm(loader, desc=f"inpainter epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not ctx.is_main):
+            masked, mask, labels, clean = (t.to(ctx.device, non_blocking=True) for t in batch)
+            fake = generator_net(masked, mask, labels)
             adversarial = weights.adversarial > 0 or weights.feature_matching > 0
             terms = {}
             if adversarial:
@@ -267,6 +292,7 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
                     d_loss = d_loss + weights.r1_gamma / 2 * weights.r1_every * r1_penalty(discriminator, clean, mask)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
+                average_gradients(discriminator, ctx)
                 opt_d.step()
                 d_steps += 1
                 terms["disc"] = d_loss.detach()
@@ -291,7 +317,16 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
                 sums[key] = sums.get(key, 0.0) + value.item() * len(masked)
             n += len(masked)
         elapsed.append(time.perf_counter() - start)
-        row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}, "val_hole_l1": _val_hole_l1(generator, val)}
+        keys = list(sums)
+        *totals, n = sum_over_ranks([sums[k] for k in keys] + [n], ctx)
+        # rank 0's clock decides, so that every rank stops after the same epoch
+        out_of_time = from_main(bool(cfg.max_minutes and sum(elapsed) >= cfg.max_minutes * 60), ctx)
+        if not ctx.is_main:
+            if out_of_time:
+                break
+            continue
+        row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in zip(keys, totals, strict=True)},
+               "val_hole_l1": _val_hole_l1(generator, val)}
         history.append(row)
         log.info("inpainter epoch %d: %s", epoch + 1, row)
         grids.append(_val_sample_grid(generator, val, cfg.sample_rows))
@@ -303,10 +338,12 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
                                               "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                                               "epoch": epoch + 1, "history": history, "best": best,
                                               "best_state": best_state, "config": cfg.as_dict(), "d_steps": d_steps})
-        if cfg.max_minutes and sum(elapsed) >= cfg.max_minutes * 60:
+        if out_of_time:
             log.info("inpainter: stopping after epoch %d (max_minutes)", epoch + 1)
             break
-    generator.load_state_dict(best_state)
+    if ctx.is_main:
+        generator.load_state_dict(best_state)
+    generator = generator.cpu()
     return InpainterRun(generator.eval(), history, float(np.mean(elapsed or [0.0])), grids, int(train.masked.shape[1]))
 
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from stages.core.io import atomic_path
+from stages.core.threads import thread_budget
 
 
 class CheckpointError(ValueError):
@@ -23,12 +24,14 @@ class CheckpointError(ValueError):
 
 
 def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Seed python, numpy and torch; with ``threads``, also set torch's threads to the budget
+    (:func:`stages.core.threads.thread_budget`: ``FACEPARSE_THREADS`` overrides the configured count)."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     if threads:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(thread_budget(threads))
     cv2.setNumThreads(1)
 
 
@@ -36,7 +39,7 @@ def training_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _seeded_worker(worker_id: int) -> None:
+def seeded_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
@@ -46,7 +49,7 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int) -> 
     """A single-process loader whose shuffling depends only on ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=0,
-                      worker_init_fn=_seeded_worker, drop_last=False)
+                      worker_init_fn=seeded_worker, drop_last=False)
 
 
 def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -8,6 +8,9 @@ The ``parser`` params section is :class:`ParserParams`: every key, its type, ran
 equal params.yaml). ``scheduler`` cosine steps per batch after ``warmup_epochs`` of linear warm-up; plateau is
 ReduceLROnPlateau on the val foreground-mean F1. ``early_stopping_patience`` and ``max_minutes`` (0 = off) stop
 early; ``train_limit`` / ``val_limit`` (0 = all) make smoke runs; ``resume`` continues from a ``parser_last.pt``.
+``devices`` > 1 trains with DistributedDataParallel under torchrun (:mod:`stages.core.distributed`); ``batch_size``
+is then per process. ``loader_workers`` are DataLoader processes on CUDA (CPU training loads in the main process,
+which keeps it deterministic).
 """
 from __future__ import annotations
 
@@ -32,6 +35,16 @@ from tqdm import tqdm
 
 from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import CLASS_NAMES, NUM_CLASSES
+from stages.core.distributed import (
+    DistributedContext,
+    distributed_loader,
+    from_main,
+    per_rank_seed,
+    single_process,
+    sum_over_ranks,
+    unwrap,
+    wrap_model,
+)
 from stages.core.io import atomic_path
 from stages.core.losses import LOSSES, build_loss, supervised_loss
 from stages.core.masked_arrays import MaskedPhotos
@@ -41,12 +54,10 @@ from stages.core.params import ParamsError, ParamsSection
 from stages.core.parser_scoring import evaluate
 from stages.core.torch_utils import (
     load_checkpoint,
-    make_loader,
     require_keys,
     save_checkpoint,
     seed_everything,
     snapshot,
-    training_device,
 )
 
 log = logging.getLogger(__name__)
@@ -101,6 +112,8 @@ class ParserParams(ParamsSection):
     class_weights: Literal["none", "equal", "empirical", "proportional"] | list[float] = "none"
     epochs: int = Field(8, ge=1)
     batch_size: int = Field(8, ge=1)
+    devices: int = Field(1, ge=1)
+    loader_workers: int = Field(0, ge=0)
     optimizer: str = "adamw"
     lr: float = Field(0.003, gt=0)
     weight_decay: float = Field(0.0001, ge=0)
@@ -354,20 +367,25 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cpu", enabled=False)
 
 
-def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp, desc) -> float:
-    """One pass over ``loader`` in train mode; returns the mean training loss per image."""
+def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, ctx: DistributedContext, use_amp,
+                     desc) -> float:
+    """One pass over ``loader`` in train mode; returns the mean training loss per image over all ranks."""
     model.train()
+    device = ctx.device
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     total, n = 0.0, 0
-    for images, labels in tqdm(loader, desc=desc, leave=False):
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+    for images, labels in tqdm(loader, desc=desc, leave=False, disable=not ctx.is_main):
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
+        labels = labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, use_amp):
-            loss = supervised_loss(model, model(images), labels, loss_fn)
+            loss = supervised_loss(unwrap(model), model(images), labels, loss_fn)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         schedule.after_step()
         total, n = total + float(loss.detach()) * len(images), n + len(images)
+    total, n = sum_over_ranks([total, n], ctx)
     return total / max(n, 1)
 
 
@@ -416,20 +434,33 @@ RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "b
 
 def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
                live=None, seed: int = 0, checkpoint_path: str | Path | None = None,
-               resume_from: str | Path | None = None, masks_dir: Path | None = None) -> ParserRun:
+               resume_from: str | Path | None = None, masks_dir: Path | None = None,
+               ctx: DistributedContext | None = None) -> ParserRun:
     """Train the parser of ``cfg`` (the ``parser`` params section); keep the weights of the best val epoch.
 
     ``masks_dir``: the masks stage's output, for ``parser.augment.masked_photo``; without it that augmentation
     is off (a warning says so when its probability is not 0).
     ``checkpoint_path``: where to write the full training state after every epoch (for resuming).
     ``resume_from`` (or ``cfg.resume``): a checkpoint written that way; training continues after its epoch.
+    ``ctx``: this process's place among torchrun's (default: one process). Every rank trains on its share of
+    each global batch; rank 0 alone validates, logs to ``live`` and writes checkpoints, and only its returned
+    model holds the best epoch's weights.
     """
     cfg = parser_params(cfg)
-    seed_everything(seed, cfg.threads)
-    device = training_device()
+    ctx = ctx or single_process()
+    rank_seed = per_rank_seed(seed, ctx.rank)
+    seed_everything(rank_seed, cfg.threads)
+    device = ctx.device
+    log.info("rank %d of %d on %s: %d torch threads, batch %d per process", ctx.rank, ctx.world_size, device,
+             torch.get_num_threads(), cfg.batch_size)
     use_amp = cfg.amp and device.type == "cuda"
     train, val = CachedSplit(cache_dir, "train"), CachedSplit(cache_dir, "val")
     model = build_parser(cfg.as_dict(), NUM_CLASSES).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    net = wrap_model(model, ctx)
+    model = unwrap(net)
+    live = live if ctx.is_main else None
     loss_fn = build_loss(loss_spec, None if class_weights is None else class_weights.to(device),
                          cfg.loss_options.as_dict())
     optimizer = build_optimizer(model, cfg)
@@ -440,7 +471,8 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
                     cfg.augment.masked_photo)
     dataset = _limited(SegmentationArrays(train, augment, masked, cfg.augment.masked_photo), cfg.train_limit)
     batch_size, epochs = cfg.batch_size, cfg.epochs
-    schedule = LearningRateSchedule(optimizer, cfg, math.ceil(len(dataset) / batch_size), epochs)
+    loader = distributed_loader(dataset, batch_size, seed, ctx, workers=cfg.loader_workers if device.type == "cuda" else 0)
+    schedule = LearningRateSchedule(optimizer, cfg, len(loader), epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and not torch.cuda.is_bf16_supported())
     stopper = EarlyStopping(cfg.early_stopping_patience)
     history, best, best_state, start_epoch = [], None, None, 0
@@ -465,27 +497,30 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
     stopped_early = False
     for epoch in range(start_epoch, epochs):
         # Reseeding per epoch makes a resumed run identical to an uninterrupted one.
-        seed_everything(seed + epoch)
+        seed_everything(rank_seed + epoch)
         if augment is not None:
-            augment.set_random_seed(seed + epoch)
-        loader = make_loader(dataset, batch_size, shuffle=True, seed=seed + epoch)
+            augment.set_random_seed(rank_seed + epoch)
+        loader.sampler.set_epoch(epoch)
         start = time.perf_counter()
-        train_loss = _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp,
+        train_loss = _train_one_epoch(net, loader, loss_fn, optimizer, schedule, scaler, ctx, use_amp,
                                       f"parser epoch {epoch + 1}/{epochs}")
         epoch_seconds = time.perf_counter() - start
-        report = evaluate(model, val, limit=cfg.val_limit)
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_mean_f1_fg": report["mean_f1_fg"],
-               "val_mean_iou_fg": report["mean_iou_fg"], "val_pixel_accuracy": report["pixel_accuracy"],
-               "lr": float(optimizer.param_groups[0]["lr"]), "epoch_seconds": epoch_seconds,
-               "val_f1": {name: report["per_class"][name]["f1"] for name in CLASS_NAMES[1:]}}
-        schedule.after_epoch(report["mean_f1_fg"])
+        row = None
+        if ctx.is_main:
+            report = evaluate(model, val, limit=cfg.val_limit)
+            row = {"epoch": epoch + 1, "train_loss": train_loss, "val_mean_f1_fg": report["mean_f1_fg"],
+                   "val_mean_iou_fg": report["mean_iou_fg"], "val_pixel_accuracy": report["pixel_accuracy"],
+                   "lr": float(optimizer.param_groups[0]["lr"]), "epoch_seconds": epoch_seconds,
+                   "val_f1": {name: report["per_class"][name]["f1"] for name in CLASS_NAMES[1:]}}
+        row = from_main(row, ctx)  # every rank steps the schedule and stops on rank 0's validation
+        schedule.after_epoch(row["val_mean_f1_fg"])
         history.append(row)
         log.info("epoch %d: %s", epoch + 1, row)
         _log_epoch(live, row)
         if best is None or (row["val_mean_f1_fg"] or 0) > (best["val_mean_f1_fg"] or 0):
-            best, best_state = row, snapshot(model)
+            best, best_state = row, snapshot(model) if ctx.is_main else None
         stop = stopper.update(row["val_mean_f1_fg"])
-        if checkpoint_path:
+        if checkpoint_path and ctx.is_main:
             save_checkpoint(checkpoint_path, {"model": snapshot(model), "optimizer": optimizer.state_dict(),
                                               "scheduler": schedule.state_dict(), "scaler": scaler.state_dict(),
                                               "epoch": epoch + 1, "history": without_timings(history),
@@ -496,6 +531,7 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
             stopped_early = epoch + 1 < epochs
             log.info("stopping after epoch %d (%s)", epoch + 1, "early stopping" if stop else "max_minutes")
             break
-    model.load_state_dict(best_state)
+    if ctx.is_main:
+        model.load_state_dict(best_state)
     seconds = [r["epoch_seconds"] for r in history[start_epoch:]] or [0.0]
     return ParserRun(model.cpu(), history, best, float(np.mean(seconds)), stopped_early)

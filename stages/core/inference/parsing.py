@@ -14,16 +14,18 @@ from stages.core.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
 from stages.core.inference.alignment import Framing, alignment_matrix, paste_back, warp_into_framing
 from stages.core.inference.faces import Face, find_faces
 from stages.core.models.preprocessing import normalise
+from stages.core.threads import thread_budget
 
 COVERED = 0.5  # a face's crop covers a photo pixel when at least half of the pixel's interpolation falls inside
 
 
 def onnx_session(path: str | Path, threads: int):
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads (and one inter-op thread)."""
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads (``FACEPARSE_THREADS`` overrides; see
+    :mod:`stages.core.threads`) and one inter-op thread."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = thread_budget(threads)
     options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -53,7 +55,7 @@ class ParserModel:
 
             from stages.core.models.registry import load_parser  # torch and smp only when a checkpoint is used
 
-            torch.set_num_threads(threads)
+            torch.set_num_threads(thread_budget(threads))
             self.model, payload = load_parser(self.path)
             self.size = int(payload.get("input_size", 0)) or None
             self.session = None
