@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -339,7 +340,8 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast("cpu", enabled=False)
 
 
-def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp, desc) -> float:
+def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp, desc,
+                     extra_loss: ExtraLoss | None = None) -> float:
     """One pass over ``loader`` in train mode; returns the mean training loss per image."""
     model.train()
     total, n = 0.0, 0
@@ -347,13 +349,21 @@ def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, use_amp):
-            loss = supervised_loss(model, model(images), labels, loss_fn)
+            outputs = model(images)
+            loss = supervised_loss(model, outputs, labels, loss_fn)
+            if extra_loss is not None:
+                loss = extra_loss(images, outputs, loss)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         schedule.after_step()
         total, n = total + float(loss.detach()) * len(images), n + len(images)
     return total / max(n, 1)
+
+
+# ``extra_loss(images, outputs, supervised_loss) -> loss``: how distillation adds its teacher term (see
+# stages/core/distillation.py); ``images`` are the normalised (B, 3, S, S) batch, ``outputs`` the raw forward output.
+ExtraLoss = Callable[[torch.Tensor, Any, torch.Tensor], torch.Tensor]
 
 
 def _log_epoch(live, row: dict) -> None:
@@ -401,11 +411,12 @@ RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "b
 
 def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
                live=None, seed: int = 0, checkpoint_path: str | Path | None = None,
-               resume_from: str | Path | None = None) -> ParserRun:
+               resume_from: str | Path | None = None, extra_loss: ExtraLoss | None = None) -> ParserRun:
     """Train the parser of ``cfg`` (the ``parser`` params section); keep the weights of the best val epoch.
 
     ``checkpoint_path``: where to write the full training state after every epoch (for resuming).
     ``resume_from`` (or ``cfg.resume``): a checkpoint written that way; training continues after its epoch.
+    ``extra_loss``: replaces each batch's supervised loss by ``extra_loss(images, outputs, loss)`` (distillation).
     """
     cfg = parser_params(cfg)
     seed_everything(seed, cfg.threads)
@@ -450,7 +461,7 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
         loader = make_loader(dataset, batch_size, shuffle=True, seed=seed + epoch)
         start = time.perf_counter()
         train_loss = _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, device, use_amp,
-                                      f"parser epoch {epoch + 1}/{epochs}")
+                                      f"parser epoch {epoch + 1}/{epochs}", extra_loss)
         epoch_seconds = time.perf_counter() - start
         report = evaluate(model, val, limit=cfg.val_limit)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_mean_f1_fg": report["mean_f1_fg"],

@@ -25,6 +25,7 @@ TINY = {
     "parser": {"epochs": 1, "batch_size": 8},
     "inpainter": {"epochs": 1, "batch_size": 8},
     "benchmark": {"latency_runs": 3},
+    "deploy": {"calibration_images": 4},
 }
 
 
