@@ -33,14 +33,9 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
 from stages.core.classes import NUM_CLASSES  # noqa: E402
-from stages.core.deploy import (  # noqa: E402
-    INPUT_NAME,
-    LABELS_OUTPUT,
-    export_deployable_onnx,
-    interleaved_latency_ms,
-    ort_session,
-    quantize_int8,
-)
+from stages.core.deploy import export_deployable_onnx, quantize_int8  # noqa: E402
+from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session  # noqa: E402
+from stages.core.latency import interleaved_latency_ms  # noqa: E402
 from stages.core.models.registry import build_parser, inference_parameter_count  # noqa: E402
 
 SLIM = [64, 48, 32, 16, 16]

@@ -30,9 +30,10 @@ def render_latency_table(latency: dict | None) -> str:
              "| test F1 (fg) |", "|---|---|---|---|---|---|---|---|---|---|"]
     default = latency.get("default", "")
     for row in table_rows(latency):
-        name = f"{row['model']} ({row['arch']}{'/' + row['encoder'] if row['arch'].lower() != 'regseg' and row['encoder'] else ''})"
-        deployed = row["model"] == default.removesuffix("_int8") and (row["variant"] == "ort_int8") == default.endswith("_int8") \
-            and row["variant"] != "torch_fp32"
+        encoder = f"/{row['encoder']}" if row["arch"].lower() not in ("regseg", "ddrnet23_slim") else ""
+        name = f"{row['model']} ({row['arch']}{encoder})"
+        deployed_variant = "ort_int8" if default.endswith("_int8") else "ort_fp32"
+        deployed = row["model"] == default.removesuffix("_int8") and row["variant"] == deployed_variant
         lines.append(f"| {name}{' **default**' if deployed else ''} | {VARIANT_NAMES[row['variant']]} | {row['threads']} "
                      f"| {row['median_ms']:.1f} | {row['p90_ms']:.1f} | {row['ratio_to_reference']:.2f} "
                      f"| {row['params'] / 1e6:.2f} | {row['flops'] / 1e9:.2f} | {row['file_mb']:.2f} "
