@@ -11,7 +11,7 @@ Training throughput: forward + backward + AdamW step, batch 8, torch on 2 thread
 ``--train-steps`` steps (0 skips it). Random weights: latency and speed do not depend on them.
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python benchmarks/bench_parsers.py [--only regseg,unet_mnv3s]
-        [--int8] [--json metrics/zoo_latency.json]
+        [--int8] [--json metrics/zoo_latency.json] [--f1 zoo_f1.json --plot zoo_pareto.png]
 """
 from __future__ import annotations
 
@@ -35,8 +35,9 @@ import torch  # noqa: E402
 from stages.core.classes import NUM_CLASSES  # noqa: E402
 from stages.core.deploy import export_deployable_onnx, quantize_int8  # noqa: E402
 from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session  # noqa: E402
-from stages.core.latency import interleaved_latency_ms  # noqa: E402
+from stages.core.latency import interleaved_latency_ms, pareto_front  # noqa: E402
 from stages.core.models.registry import build_parser, inference_parameter_count  # noqa: E402
+from stages.core.plots import save_pareto_plot  # noqa: E402
 
 SLIM = [64, 48, 32, 16, 16]
 CANDIDATES: dict[str, dict] = {
@@ -84,6 +85,15 @@ def train_images_per_second(model: torch.nn.Module, size: int, steps: int, batch
     return statistics.median(rates)
 
 
+def save_zoo_plot(rows: list[dict], f1: dict[str, float], path: Path) -> None:
+    """One point per candidate that has an F1 in ``f1``: its latency ratio against its F1, Pareto front marked."""
+    points = [(r["candidate"], r["ratio_to_reference"], float(f1[r["candidate"]])) for r in rows if r["candidate"] in f1]
+    if not points:
+        raise SystemExit(f"no candidate of this run has an F1 in the --f1 file (it has {', '.join(f1)})")
+    save_pareto_plot(points, pareto_front([(x, y) for _, x, y in points]), path,
+                     f"latency / {rows[0]['reference']}'s, same run ({rows[0]['threads']} threads, batch 1)", "parser zoo")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated candidate names (default: all)")
@@ -95,6 +105,9 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--train-size", type=int, default=256)
     parser.add_argument("--json", default="", help="also write the rows to this file")
+    parser.add_argument("--f1", type=Path, default=None,
+                        help="JSON {candidate: test mean F1 (fg)} from trained runs; with --plot, draws the zoo")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of F1 against latency ratio, Pareto front marked")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [n for n in args.only.split(",") if n] or list(CANDIDATES)
@@ -128,6 +141,10 @@ def main() -> None:
                      "reference": args.reference, "threads": args.threads, "train_img_s": round(speed, 2)})
         print(f"{variant:26s} {params:8.2f} {timing['median_ms']:9.2f} {timing['p90_ms']:7.2f} {ratio:6.2f} "
               f"{speed:11.2f}", flush=True)
+    if args.plot:
+        if args.f1 is None:
+            parser.error("--plot needs --f1: latency comes from this run, F1 from trained models")
+        save_zoo_plot(rows, json.loads(args.f1.read_text()), args.plot)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
