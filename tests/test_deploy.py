@@ -100,6 +100,20 @@ def test_parser_model_reads_the_deployable_graph(exported):
     assert (parser.labels(images) == probs.argmax(-1)).mean() > 0.999
 
 
+def test_parser_model_still_reads_a_float_graph(tmp_path):
+    """Exports of earlier versions (float NCHW in, logits out) keep working, with numpy normalisation."""
+    from stages.core.training import export_onnx
+
+    model = tiny_model()
+    export_onnx(model, tmp_path / "old.onnx", SIZE)
+    parser = ParserModel(tmp_path / "old.onnx", threads=1)
+    assert not parser.deployable and parser.size == SIZE
+    images = photos(2, 5)
+    with torch.no_grad():
+        expected = model(images_to_tensor(images)).numpy().argmax(1)
+    assert (parser.labels(images) == expected).mean() > 0.999
+
+
 @pytest.mark.parametrize(("f1", "expected"), [
     ({"student": 0.80, "student_int8": 0.80, "parser_int8": 0.805, "parser": 0.81}, "student"),
     ({"student": 0.70, "student_int8": 0.70, "parser_int8": 0.805, "parser": 0.81}, "parser_int8"),
