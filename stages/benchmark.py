@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stages.core.cache_arrays import CachedSplit
 from stages.core.evaluation import BenchmarkParams, benchmark_parser, benchmark_reframed
-from stages.core.inpainting import benchmark_inpainter
+from stages.core.inpainter_evaluation import benchmark_inpainter
 from stages.core.io import write_json_atomic
 from stages.core.latency import ExportedModel, latency_table, pareto_front, table_rows
 from stages.core.plots import save_confusion_matrix, save_image_grid, save_pareto_plot
@@ -49,8 +49,10 @@ def main() -> None:
     save_image_grid(parser_rows, PLOTS / "parser_samples.png")
     # columns: reframed photo, truth, whole-photo prediction, parse-path prediction
     save_image_grid(reframed_rows, PLOTS / "parser_reframed.png")
-    inpainter_metrics, inpainter_rows = benchmark_inpainter(MODELS / "inpainter.pt", MASKS_DIR, CACHE_DIR, threads)
+    inpainter_metrics, inpainter_rows = benchmark_inpainter(MODELS / "inpainter.pt", MODELS / "inpainter.onnx",
+                                                            MODELS / "parser.pt", MASKS_DIR, CACHE_DIR, threads, runs)
     write_json_atomic(METRICS / "inpainter.json", _rounded(inpainter_metrics))
+    # columns: masked photo, inpainter, Telea, Navier-Stokes, clean photo
     save_image_grid(inpainter_rows, PLOTS / "inpainter_samples.png")
     latency = latency_table({name: ExportedModel(MODELS / f"{name}.pt", MODELS / f"{name}.onnx",
                                                  MODELS / f"{name}_int8.onnx") for name in ("parser", "student")},

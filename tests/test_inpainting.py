@@ -1,41 +1,97 @@
 import numpy as np
 import pytest
 import torch
+from inpainting_fixtures import write_masked_project
 
-from stages.core.inpainting import telea_baseline, to_uint8, to_unit_range, weighted_l1
-from stages.core.models.inpainter import MaskInpainter
+from stages.core.inference.parsing import onnx_session
+from stages.core.inpainting import (
+    InpainterParams,
+    classical_inpaint,
+    export_inpainter_onnx,
+    feature_matching,
+    fit_inpainter,
+    load_inpainter,
+    r1_penalty,
+    structural_loss,
+    to_uint8,
+    to_unit_range,
+    weighted_l1,
+)
+from stages.core.models.inpainter import FFC, ParseGuidedInpainter, PatchDiscriminator, one_hot_labels
+from stages.core.torch_utils import save_checkpoint
+
+TINY = {"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 4,
+        "loss": {"ssim_kind": "ssim"}, "sample_rows": 2}
 
 
-def test_inpainter_keeps_pixels_outside_the_mask_and_fills_the_hole():
+def _batch(size: int = 64, n: int = 2):
     torch.manual_seed(0)
-    model = MaskInpainter((8, 16, 16, 24)).eval()
-    masked = torch.rand(2, 3, 64, 64) * 2 - 1
-    mask = torch.zeros(2, 1, 64, 64)
-    mask[:, :, 20:40, 16:48] = 1
-    out = model(masked, mask)
-    assert out.shape == (2, 3, 64, 64)
+    masked = torch.rand(n, 3, size, size) * 2 - 1
+    mask = torch.zeros(n, 1, size, size)
+    mask[:, :, size // 3:2 * size // 3, size // 4:3 * size // 4] = 1
+    labels = torch.randint(0, 11, (n, size, size))
+    return masked, mask, labels
+
+
+def test_inpainter_keeps_pixels_outside_the_mask_and_ignores_what_is_under_it():
+    model = ParseGuidedInpainter((8, 8, 16, 16), blocks=1).eval()
+    masked, mask, labels = _batch()
+    out = model(masked, mask, labels)
+    assert out.shape == masked.shape and out.abs().max() <= 1
     outside = mask.expand_as(out) == 0
     torch.testing.assert_close(out[outside], masked[outside])
-    assert out.abs().max() <= 1
-    # what lies under the hole in the input must not leak into the output
     other = masked.clone()
     other[mask.expand_as(other) == 1] = 0.7
-    torch.testing.assert_close(model(other, mask), out)
+    torch.testing.assert_close(model(other, mask, labels), out)
 
 
-def test_inpainter_trains_one_step():
-    model = MaskInpainter((8, 16, 16, 24))
-    masked, clean = torch.zeros(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-    mask = torch.ones(2, 1, 32, 32)
-    loss = weighted_l1(model(masked, mask), clean, mask, 6.0)
+def test_label_map_guides_the_fill_only_when_guided():
+    masked, mask, labels = _batch()
+    other_labels = (labels + 1) % 11
+    guided = ParseGuidedInpainter((8, 8, 16, 16), blocks=1, guided=True).eval()
+    assert not torch.allclose(guided(masked, mask, labels), guided(masked, mask, other_labels))
+    unguided = ParseGuidedInpainter((8, 8, 16, 16), blocks=1, guided=False).eval()
+    torch.testing.assert_close(unguided(masked, mask, labels), unguided(masked, mask, other_labels))
+
+
+def test_one_hot_labels():
+    labels = torch.tensor([[[0, 3], [10, 3]]])
+    hot = one_hot_labels(labels)
+    assert hot.shape == (1, 11, 2, 2)
+    torch.testing.assert_close(hot.argmax(1), labels)
+    torch.testing.assert_close(hot.sum(1), torch.ones(1, 2, 2))
+
+
+def test_ffc_global_branch_sees_the_whole_image():
+    torch.manual_seed(0)
+    ffc = FFC(16, 0.75).eval()
+    x = torch.randn(1, 16, 32, 32, requires_grad=True)
+    ffc(x)[0, :, 0, 0].sum().backward()
+    # one 3x3 layer reaches 1 pixel; the spectral branch reaches the opposite corner
+    assert x.grad[0, :, 31, 31].abs().sum() > 0
+
+
+def test_losses_are_finite_and_have_gradients():
+    masked, mask, labels = _batch()
+    model, disc = ParseGuidedInpainter((8, 8, 16, 16), blocks=1), PatchDiscriminator((8, 16))
+    clean = torch.rand_like(masked) * 2 - 1
+    fake = model(masked, mask, labels)
+    loss = (weighted_l1(fake, clean, mask, 6.0) + structural_loss(fake, clean, "ssim")
+            + feature_matching(disc(fake, mask), disc(clean, mask)) + r1_penalty(disc, clean, mask))
     loss.backward()
+    assert torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_ms_ssim_refuses_small_photos_with_a_clear_message():
+    x = torch.zeros(1, 3, 64, 64)
+    with pytest.raises(ValueError, match="ssim_kind: ssim"):
+        structural_loss(x, x, "ms_ssim")
 
 
 def test_weighted_l1_counts_the_hole_more():
     pred, target = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
     mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
-    # per-pixel error 1; the hole pixel weighs 6, the three others 1: mean over 12 values = (3*6 + 9) / 12
     assert float(weighted_l1(pred, target, mask, 6.0)) == pytest.approx((3 * 6 + 9) / 12)
 
 
@@ -46,13 +102,63 @@ def test_unit_range_round_trip():
     np.testing.assert_array_equal(to_uint8(x), images)
 
 
-def test_telea_baseline_changes_only_the_hole():
+@pytest.mark.parametrize("method", ["telea", "navier_stokes"])
+def test_classical_baselines_change_only_the_hole(method):
     image = np.full((32, 32, 3), 120, np.uint8)
     image[:, 16:] = 200
     mask = np.zeros((32, 32), np.uint8)
     mask[10:20, 10:20] = 1
     damaged = image.copy()
     damaged[mask.astype(bool)] = 0
-    out = telea_baseline(damaged, mask)
+    out = classical_inpaint(damaged, mask, method)
     np.testing.assert_array_equal(out[mask == 0], damaged[mask == 0])
-    assert out[mask == 1].min() >= 100  # filled from the surroundings, not left black
+    assert out[mask == 1].min() >= 100
+
+
+def test_onnx_export_matches_torch(tmp_path):
+    model = ParseGuidedInpainter((8, 8, 16, 16), blocks=1).eval()
+    path = tmp_path / "inpainter.onnx"
+    export_inpainter_onnx(model, path, 64)
+    masked, mask, labels = _batch(n=1)
+    session = onnx_session(path, 1)
+    out = session.run(None, {"masked": masked.numpy(), "mask": mask.numpy(), "labels": labels.numpy()})[0]
+    np.testing.assert_allclose(out, model(masked, mask, labels).detach().numpy(), atol=1e-4)
+
+
+def test_params_reject_unknown_keys():
+    from stages.core.params import ParamsError
+
+    with pytest.raises(ParamsError, match="hole_wieght"):
+        InpainterParams.from_params({"loss": {"hole_wieght": 3}})
+
+
+@pytest.fixture(scope="module")
+def masks_project(tmp_path_factory):
+    """A masks stage and cache of 64-px faces with a square hole; the clean photos are smooth gradients."""
+    return write_masked_project(tmp_path_factory.mktemp("masked"))
+
+
+def test_training_lowers_the_hole_error_and_resume_matches(masks_project, tmp_path):
+    masks_dir, cache_dir = masks_project
+    cfg = InpainterParams.from_params({**TINY, "epochs": 3, "lr": 0.01})
+    run = fit_inpainter(cfg, masks_dir, cache_dir, checkpoint_path=tmp_path / "last.pt")
+    first, last = run.history[0]["val_hole_l1"], min(r["val_hole_l1"] for r in run.history)
+    assert last < first
+    assert run.sample_grids[-1].shape == (2 * 64, 3 * 64, 3)
+    # stop after one epoch, resume for the rest: the same generator as the uninterrupted run
+    fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 3, "lr": 0.01, "max_minutes": 1e-9}), masks_dir,
+                  cache_dir, checkpoint_path=tmp_path / "part.pt")
+    resumed = fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 3, "lr": 0.01, "resume": str(tmp_path / "part.pt")}),
+                            masks_dir, cache_dir)
+    for key, value in run.model.state_dict().items():
+        torch.testing.assert_close(resumed.model.state_dict()[key], value, msg=key)
+    save_checkpoint(tmp_path / "inpainter.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict()})
+    assert isinstance(load_inpainter(tmp_path / "inpainter.pt"), ParseGuidedInpainter)
+
+
+def test_resume_refuses_other_params(masks_project, tmp_path):
+    masks_dir, cache_dir = masks_project
+    fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 1}), masks_dir, cache_dir, checkpoint_path=tmp_path / "a.pt")
+    with pytest.raises(ValueError, match="lr"):
+        fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 2, "lr": 0.5, "resume": str(tmp_path / "a.pt")}),
+                      masks_dir, cache_dir)

@@ -1,7 +1,14 @@
-"""Training and running the mask inpainter on the masks stage's arrays.
+"""Training and running the parse-guided mask inpainter on the masks stage's arrays.
 
-Training pairs come from ``data/masks/{split}_masked.npy`` / ``{split}_masks.npy`` and the clean photo
-``data/cache/{split}_images.npy[source_index]``.
+A training sample is the masked photo ``data/masks/{split}_masked.npy[i]``, its exact region ``{split}_masks.npy[i]``
+(every pixel the drawing changed), and from the cache the clean photo and its 11-class labels at
+``{split}_source_index.npy[i]``. The generator sees the true labels, the parts under the mask included; at
+inference it gets the parser's prediction on the masked photo instead. Training never reads the parser, so a
+parser change does not re-train the inpainter.
+
+Losses (weights in ``inpainter.loss``): hole-weighted L1, 1 − (MS-)SSIM from pytorch-msssim, a hinge adversarial
+loss from a spectral-norm PatchGAN with a lazy R1 penalty on real photos, and discriminator feature matching as
+the perceptual term (no ImageNet network can be downloaded here).
 """
 from __future__ import annotations
 
@@ -9,41 +16,72 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import torch
 from pydantic import Field
+from pytorch_msssim import ms_ssim, ssim
+from torch.nn import functional as F
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from stages.core.cache_arrays import CachedSplit
-from stages.core.metrics import masked_l1, masked_psnr, masked_ssim
-from stages.core.models.inpainter import MaskInpainter
+from stages.core.io import atomic_path
+from stages.core.models.inpainter import ParseGuidedInpainter, PatchDiscriminator
 from stages.core.params import ParamsSection
-from stages.core.torch_utils import load_checkpoint, make_loader, require_keys, seed_everything
+from stages.core.torch_utils import load_checkpoint, make_loader, require_keys, save_checkpoint, seed_everything, snapshot
 
 log = logging.getLogger(__name__)
 
 
+class InpainterLossWeights(ParamsSection):
+    """``inpainter.loss``: each term's weight (0 = off). ``hole_weight``: how many times more a pixel inside the mask
+    counts in the L1 term. ``ssim_kind``: ms_ssim needs photos of at least 161 pixels; ssim works at any size.
+    ``r1_gamma`` / ``r1_every``: the R1 gradient penalty on real photos, applied every N discriminator steps."""
+
+    SECTION = "inpainter.loss"
+    l1: float = Field(1.0, ge=0)
+    hole_weight: float = Field(6.0, ge=1)
+    ssim: float = Field(0.5, ge=0)
+    ssim_kind: Literal["ms_ssim", "ssim"] = "ms_ssim"
+    adversarial: float = Field(0.02, ge=0)
+    feature_matching: float = Field(0.5, ge=0)
+    r1_gamma: float = Field(1.0, ge=0)
+    r1_every: int = Field(4, ge=1)
+
+
 class InpainterParams(ParamsSection):
-    """The ``inpainter`` section of params.yaml. ``widths``: channels of the four encoder levels;
-    ``hole_weight``: how many times more a pixel inside the mask counts in the L1 loss; ``hflip``: probability."""
+    """The ``inpainter`` section of params.yaml. ``widths``: generator channels at 1/2..1/16 resolution;
+    ``blocks``: FFC residual blocks; ``guided``: feed the 11-class label map; ``disc_widths``: PatchGAN channels."""
 
     SECTION = "inpainter"
-    widths: tuple[int, int, int, int] = (24, 48, 64, 96)
-    epochs: int = Field(5, ge=1)
+    widths: tuple[int, int, int, int] = (24, 48, 96, 128)
+    blocks: int = Field(5, ge=0)
+    global_ratio: float = Field(0.75, gt=0, lt=1)
+    guided: bool = True
+    disc_widths: tuple[int, ...] = (32, 64, 128, 128)
+    epochs: int = Field(12, ge=1)
     batch_size: int = Field(8, ge=1)
-    lr: float = Field(0.002, gt=0)
-    hole_weight: float = Field(6.0, ge=1)
+    lr: float = Field(0.001, gt=0)
+    disc_lr: float = Field(0.0004, gt=0)
+    loss: InpainterLossWeights = InpainterLossWeights()
     hflip: float = Field(0.5, ge=0, le=1)
+    train_limit: int = Field(0, ge=0)
+    sample_rows: int = Field(4, ge=1)
+    max_minutes: float = Field(0, ge=0)
+    resume: str = ""
     threads: int = Field(2, ge=1)
     seed: int = 0
 
 
+def build_inpainter(cfg: InpainterParams) -> ParseGuidedInpainter:
+    return ParseGuidedInpainter(cfg.widths, cfg.blocks, cfg.global_ratio, cfg.guided)
+
+
 class MaskedSplit:
-    """One split of the masks stage joined to the clean cached photos (all memory-mapped)."""
+    """One split of the masks stage joined to the clean cached photos, labels and landmarks (all memory-mapped)."""
 
     def __init__(self, masks_dir: str | Path, cache_dir: str | Path, split: str):
         masks_dir = Path(masks_dir)
@@ -53,7 +91,8 @@ class MaskedSplit:
         self.masked = np.load(path, mmap_mode="r")
         self.masks = np.load(masks_dir / f"{split}_masks.npy", mmap_mode="r")
         self.source_index = np.load(masks_dir / f"{split}_source_index.npy")
-        self.clean = CachedSplit(cache_dir, split).images
+        cached = CachedSplit(cache_dir, split)
+        self.clean, self.labels, self.landmarks = cached.images, cached.labels, cached.landmarks
 
     def __len__(self) -> int:
         return int(self.masked.shape[0])
@@ -61,6 +100,10 @@ class MaskedSplit:
     def pair(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(masked (S, S, 3) uint8, mask (S, S) uint8 {0, 1}, clean (S, S, 3) uint8)."""
         return np.asarray(self.masked[i]), np.asarray(self.masks[i]), np.asarray(self.clean[self.source_index[i]])
+
+    def true_labels(self, i: int) -> np.ndarray:
+        """(S, S) uint8 class ids of the clean photo, the parts under the mask included."""
+        return np.asarray(self.labels[self.source_index[i]])
 
 
 def to_unit_range(images: np.ndarray) -> torch.Tensor:
@@ -74,7 +117,9 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     return tensor.movedim(-3, -1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-class InpaintingPairs(Dataset):
+class InpaintingSamples(Dataset):
+    """Items ``(masked (3, S, S), mask (1, S, S), labels (S, S) int64, clean (3, S, S))``, images in [-1, 1]."""
+
     def __init__(self, split: MaskedSplit, hflip: float = 0.0):
         self.split, self.hflip = split, hflip
 
@@ -83,10 +128,11 @@ class InpaintingPairs(Dataset):
 
     def __getitem__(self, i: int):
         masked, mask, clean = self.split.pair(i)
-        if self.hflip and torch.rand(()) < self.hflip:
-            masked, mask, clean = masked[:, ::-1], mask[:, ::-1], clean[:, ::-1]
+        labels = self.split.true_labels(i)
+        if self.hflip and torch.rand(()) < self.hflip:  # the 11 classes have no left/right, so labels flip as they are
+            masked, mask, clean, labels = masked[:, ::-1], mask[:, ::-1], clean[:, ::-1], labels[:, ::-1]
         return (to_unit_range(masked), torch.from_numpy(np.array(mask, dtype=np.float32))[None],
-                to_unit_range(clean))
+                torch.from_numpy(np.array(labels, dtype=np.int64)), to_unit_range(clean))
 
 
 def weighted_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weight: float) -> torch.Tensor:
@@ -94,101 +140,209 @@ def weighted_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, ho
     return ((pred - target).abs() * (1 + (hole_weight - 1) * mask)).mean()
 
 
+def structural_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """1 − SSIM (or MS-SSIM) of images in [-1, 1], computed on [0, 1]."""
+    a, b = (pred + 1) / 2, (target + 1) / 2
+    if kind == "ms_ssim":
+        if min(pred.shape[-2:]) <= 160:
+            raise ValueError(f"inpainter.loss.ssim_kind=ms_ssim needs photos above 160 px, got {tuple(pred.shape[-2:])}; "
+                             "use ssim_kind: ssim")
+        return 1 - ms_ssim(a, b, data_range=1.0)
+    return 1 - ssim(a, b, data_range=1.0)
+
+
+def feature_matching(fake: list[torch.Tensor], real: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 between the discriminator's intermediate features of the restored and the clean photo."""
+    return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake[:-1], real[:-1])) / max(len(fake) - 1, 1)
+
+
+def r1_penalty(discriminator: PatchDiscriminator, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): the squared gradient norm of D's logits at real photos, mean over the batch."""
+    real = real.detach().requires_grad_(True)
+    logits = discriminator(real, mask)[-1]
+    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()
+
+
 @dataclass
 class InpainterRun:
-    model: MaskInpainter
+    model: ParseGuidedInpainter
     history: list[dict]
     seconds_per_epoch: float
+    sample_grids: list[np.ndarray]
+    input_size: int
 
 
 @torch.no_grad()
-def inpaint(model: MaskInpainter, masked: np.ndarray, masks: np.ndarray, batch_size: int = 16) -> np.ndarray:
-    """``masked`` (N, S, S, 3) uint8 and ``masks`` (N, S, S) {0, 1} -> restored (N, S, S, 3) uint8, eval mode."""
+def inpaint(model: ParseGuidedInpainter, masked: np.ndarray, masks: np.ndarray, labels: np.ndarray,
+            batch_size: int = 16) -> np.ndarray:
+    """``masked`` (N, S, S, 3) uint8, ``masks`` (N, S, S) {0, 1}, ``labels`` (N, S, S) class ids
+    -> restored (N, S, S, 3) uint8, in eval mode."""
     model.eval()
     out = np.empty_like(np.asarray(masked))
     for s in range(0, len(masked), batch_size):
-        m = torch.from_numpy(np.array(masks[s:s + batch_size], copy=True)).float()[:, None]
-        out[s:s + batch_size] = to_uint8(model(to_unit_range(masked[s:s + batch_size]), m))
+        m = torch.from_numpy(np.array(masks[s:s + batch_size], dtype=np.float32))[:, None]
+        lab = torch.from_numpy(np.array(labels[s:s + batch_size], dtype=np.int64))
+        out[s:s + batch_size] = to_uint8(model(to_unit_range(masked[s:s + batch_size]), m, lab))
     return out
 
 
+def classical_inpaint(masked: np.ndarray, mask: np.ndarray, method: str = "telea", radius: int = 5) -> np.ndarray:
+    """OpenCV's Telea or Navier–Stokes inpainting of one ``(S, S, 3)`` uint8 photo over ``mask`` (S, S)."""
+    flags = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}
+    return cv2.inpaint(np.ascontiguousarray(masked), (np.asarray(mask) > 0).astype(np.uint8), radius, flags[method])
+
+
 def telea_baseline(masked: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
-    """OpenCV's Telea inpainting of one ``(S, S, 3)`` uint8 photo over ``mask`` (S, S)."""
-    return cv2.inpaint(np.ascontiguousarray(masked), (np.asarray(mask) > 0).astype(np.uint8), radius,
-                       cv2.INPAINT_TELEA)
+    return classical_inpaint(masked, mask, "telea", radius)
 
 
-def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None) -> InpainterRun:
-    """Train on the train split with weighted L1 and Adam; log per-epoch train/val loss."""
+# Keys of the inpainter section that may differ between a run and the one it resumes.
+RESUME_MAY_CHANGE = ("resume", "threads", "max_minutes")
+
+
+def _check_resumable(state: dict, cfg: InpainterParams, path: str | Path) -> None:
+    saved, now = dict(state["config"]), cfg.as_dict()
+    differ = [k for k in now if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k]]
+    if differ:
+        raise ValueError(f"{path}: cannot resume: the checkpoint was written with other inpainter params ({', '.join(differ)})")
+
+
+def _val_sample_grid(model: ParseGuidedInpainter, val: MaskedSplit, rows: int) -> np.ndarray:
+    """Rows of (masked, restored, clean) val photos side by side, as one (rows*S, 3*S, 3) uint8 image."""
+    idx = np.linspace(0, len(val) - 1, min(rows, len(val))).astype(int)
+    restored = inpaint(model, val.masked[idx], val.masks[idx], np.stack([val.true_labels(i) for i in idx]))
+    lines = [np.concatenate([val.pair(i)[0], restored[k], val.pair(i)[2]], axis=1) for k, i in enumerate(idx)]
+    return np.concatenate(lines, axis=0)
+
+
+def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None,
+                  checkpoint_path: str | Path | None = None) -> InpainterRun:
+    """Train generator and discriminator on the train split; keep the generator of the best val hole L1.
+
+    ``checkpoint_path``: where to write the full training state after every epoch (``inpainter.resume`` reads it).
+    Every epoch reseeds from ``seed + epoch``, so a resumed run ends with the same weights as an uninterrupted one.
+    """
     cfg = cfg if isinstance(cfg, InpainterParams) else InpainterParams.from_params(cfg)
-    seed = cfg.seed
-    seed_everything(seed, cfg.threads)
+    weights = cfg.loss
+    seed_everything(cfg.seed, cfg.threads)
     train = MaskedSplit(masks_dir, cache_dir, "train")
     val = MaskedSplit(masks_dir, cache_dir, "val")
-    model = MaskInpainter(cfg.widths)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    hole_weight = cfg.hole_weight
-    loader = make_loader(InpaintingPairs(train, cfg.hflip), cfg.batch_size, True, seed)
-    epochs, history, elapsed = cfg.epochs, [], 0.0
-    for epoch in range(epochs):
-        model.train()
-        start, total, n = time.perf_counter(), 0.0, 0
-        for masked, mask, clean in tqdm(loader, desc=f"inpainter epoch {epoch + 1}/{epochs}", leave=False):
-            optimizer.zero_grad(set_to_none=True)
-            loss = weighted_l1(model(masked, mask), clean, mask, hole_weight)
-            loss.backward()
-            optimizer.step()
-            total, n = total + loss.item() * len(masked), n + len(masked)
-        elapsed += time.perf_counter() - start
-        val_l1 = _val_hole_l1(model, val)
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_hole_l1": val_l1}
+    generator, discriminator = build_inpainter(cfg), PatchDiscriminator(cfg.disc_widths)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
+    dataset = InpaintingSamples(train, cfg.hflip)
+    if cfg.train_limit:
+        dataset = torch.utils.data.Subset(dataset, range(min(cfg.train_limit, len(dataset))))
+    history, grids, best, best_state, start_epoch, d_steps = [], [], None, None, 0, 0
+    if cfg.resume:
+        state = load_checkpoint(cfg.resume)
+        require_keys(state, ("generator", "discriminator", "opt_g", "opt_d", "epoch", "history", "best", "best_state",
+                             "config", "d_steps"), cfg.resume)
+        _check_resumable(state, cfg, cfg.resume)
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        history, best, best_state = state["history"], state["best"], state["best_state"]
+        start_epoch, d_steps = state["epoch"], state["d_steps"]
+        for row in history:
+            _log_row(live, row)
+        log.info("inpainter resumed from %s after epoch %d", cfg.resume, start_epoch)
+    elapsed = []
+    for epoch in range(start_epoch, cfg.epochs):
+        seed_everything(cfg.seed + epoch)
+        loader = make_loader(dataset, cfg.batch_size, True, cfg.seed + epoch)
+        generator.train()
+        discriminator.train()
+        start, sums, n = time.perf_counter(), {}, 0
+        for masked, mask, labels, clean in tqdm(loader, desc=f"inpainter epoch {epoch + 1}/{cfg.epochs}", leave=False):
+            fake = generator(masked, mask, labels)
+            adversarial = weights.adversarial > 0 or weights.feature_matching > 0
+            terms = {}
+            if adversarial:
+                d_loss = (F.relu(1 - discriminator(clean, mask)[-1]).mean()
+                          + F.relu(1 + discriminator(fake.detach(), mask)[-1]).mean())
+                if weights.r1_gamma and d_steps % weights.r1_every == 0:
+                    d_loss = d_loss + weights.r1_gamma / 2 * weights.r1_every * r1_penalty(discriminator, clean, mask)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+                d_steps += 1
+                terms["disc"] = d_loss.detach()
+            terms["l1"] = weighted_l1(fake, clean, mask, weights.hole_weight)
+            g_loss = weights.l1 * terms["l1"]
+            if weights.ssim:
+                terms["ssim"] = structural_loss(fake, clean, weights.ssim_kind)
+                g_loss = g_loss + weights.ssim * terms["ssim"]
+            if adversarial:
+                fake_features = discriminator(fake, mask)
+                terms["adversarial"] = -fake_features[-1].mean()
+                with torch.no_grad():
+                    real_features = discriminator(clean, mask)
+                terms["feature_matching"] = feature_matching(fake_features, real_features)
+                g_loss = g_loss + weights.adversarial * terms["adversarial"] + weights.feature_matching * terms["feature_matching"]
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            terms["train_loss"] = g_loss.detach()
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + value.item() * len(masked)
+            n += len(masked)
+        elapsed.append(time.perf_counter() - start)
+        row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in sums.items()}, "val_hole_l1": _val_hole_l1(generator, val)}
         history.append(row)
         log.info("inpainter epoch %d: %s", epoch + 1, row)
-        if live is not None:
-            live.log_metric("train_loss", row["train_loss"])
-            live.log_metric("val_hole_l1", val_l1)
-            live.next_step()
-    return InpainterRun(model, history, elapsed / max(epochs, 1))
+        grids.append(_val_sample_grid(generator, val, cfg.sample_rows))
+        _log_row(live, row, grids[-1])
+        if best is None or row["val_hole_l1"] < best["val_hole_l1"]:
+            best, best_state = row, snapshot(generator)
+        if checkpoint_path:
+            save_checkpoint(checkpoint_path, {"generator": snapshot(generator), "discriminator": snapshot(discriminator),
+                                              "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                                              "epoch": epoch + 1, "history": history, "best": best,
+                                              "best_state": best_state, "config": cfg.as_dict(), "d_steps": d_steps})
+        if cfg.max_minutes and sum(elapsed) >= cfg.max_minutes * 60:
+            log.info("inpainter: stopping after epoch %d (max_minutes)", epoch + 1)
+            break
+    generator.load_state_dict(best_state)
+    return InpainterRun(generator.eval(), history, float(np.mean(elapsed or [0.0])), grids, int(train.masked.shape[1]))
 
 
-def _val_hole_l1(model: MaskInpainter, val: MaskedSplit) -> float:
-    restored = inpaint(model, val.masked, val.masks)
+def _log_row(live, row: dict, grid: np.ndarray | None = None) -> None:
+    if live is None:
+        return
+    for key, value in row.items():
+        if key != "epoch":
+            live.log_metric(key, value)
+    if grid is not None:
+        live.log_image(f"val_samples/epoch_{row['epoch']:03d}.png", grid)
+    live.next_step()
+
+
+def _val_hole_l1(model: ParseGuidedInpainter, val: MaskedSplit) -> float:
+    labels = np.asarray(val.labels)[val.source_index]
+    restored = inpaint(model, val.masked, val.masks, labels)
     clean = np.asarray(val.clean)[val.source_index]
     m = np.asarray(val.masks).astype(bool)
     return float(np.abs(restored[m].astype(np.float32) - clean[m].astype(np.float32)).mean() / 255.0)
 
 
-def load_inpainter(path: str | Path) -> MaskInpainter:
+def export_inpainter_onnx(model: ParseGuidedInpainter, path: str | Path, size: int) -> None:
+    """ONNX with inputs ``masked`` (1, 3, S, S) float32 in [-1, 1], ``mask`` (1, 1, S, S) float32, ``labels``
+    (1, S, S) int64 and output ``restored`` (1, 3, S, S). The dynamo exporter: the TorchScript one has no FFT."""
+    model = model.eval().cpu()
+    dummy = (torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size), torch.zeros(1, size, size, dtype=torch.int64))
+    program = torch.onnx.export(model, dummy, None, dynamo=True, opset_version=18, verbose=False,
+                                input_names=["masked", "mask", "labels"], output_names=["restored"])
+    with atomic_path(path) as tmp:
+        program.save(str(tmp))
+
+
+def load_inpainter(path: str | Path) -> ParseGuidedInpainter:
     """The inpainter saved by the ``train_inpainter`` stage, in eval mode (loaded with ``weights_only=True``)."""
     payload = load_checkpoint(path)
     require_keys(payload, ("state_dict", "config"), path)
-    model = MaskInpainter(InpainterParams.from_params(payload["config"], path).widths)
+    model = build_inpainter(InpainterParams.from_params(payload["config"], path))
     model.load_state_dict(payload["state_dict"])
     return model.eval()
-
-
-def benchmark_inpainter(checkpoint: Path, masks_dir: Path, cache_dir: Path, threads: int, sample_count: int = 6):
-    """PSNR, SSIM and L1 inside the mask for the inpainter and OpenCV Telea on the same test images.
-
-    Returns (metrics dict, sample rows of (masked, inpainter, Telea, clean) photos for a PNG sheet).
-    """
-    torch.set_num_threads(threads)
-    model = load_inpainter(checkpoint)
-    test = MaskedSplit(masks_dir, cache_dir, "test")
-    restored = inpaint(model, test.masked, test.masks)
-    scores = {"inpainter": {"psnr": [], "ssim": [], "l1": []}, "telea": {"psnr": [], "ssim": [], "l1": []}}
-    rows = []
-    for i in range(len(test)):
-        masked, mask, clean = test.pair(i)
-        telea = telea_baseline(masked, mask)
-        for name, pred in (("inpainter", restored[i]), ("telea", telea)):
-            scores[name]["psnr"].append(masked_psnr(pred, clean, mask))
-            scores[name]["ssim"].append(masked_ssim(pred, clean, mask))
-            scores[name]["l1"].append(masked_l1(pred, clean, mask))
-        if len(rows) < sample_count:
-            rows.append([masked, restored[i], telea, clean])
-    metrics = {name: {k: float(np.mean(v)) for k, v in s.items()} for name, s in scores.items()}
-    metrics["test_images"] = len(test)
-    metrics["mean_mask_coverage"] = float(np.asarray(test.masks).mean())
-    metrics["params"] = int(sum(p.numel() for p in model.parameters()))
-    return metrics, rows

@@ -23,7 +23,7 @@ TINY = {
     "cache": {"size": 64},
     "masks": {"min_face_size": 8},
     "parser": {"epochs": 1, "batch_size": 8},
-    "inpainter": {"epochs": 1, "batch_size": 8},
+    "inpainter": {"epochs": 1, "batch_size": 8, "loss": {"ssim_kind": "ssim"}},
     "benchmark": {"latency_runs": 3},
     "deploy": {"calibration_images": 4},
 }

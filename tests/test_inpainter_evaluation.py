@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+from inpainting_fixtures import write_masked_project
+
+from stages.core.classes import NUM_CLASSES
+from stages.core.inpainter_evaluation import benchmark_inpainter
+from stages.core.inpainting import InpainterParams, export_inpainter_onnx, fit_inpainter
+from stages.core.models.registry import build_parser
+from stages.core.torch_utils import save_checkpoint
+
+TINY = {"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 4, "epochs": 2, "lr": 0.01,
+        "loss": {"ssim_kind": "ssim"}, "sample_rows": 2}
+PARSER = {"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weights": None,
+          "decoder_channels": [16, 16, 8, 8, 8]}
+
+
+@pytest.fixture(scope="module")
+def benchmarked(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    masks_dir, cache_dir = write_masked_project(root)
+    cfg = InpainterParams.from_params(TINY)
+    run = fit_inpainter(cfg, masks_dir, cache_dir)
+    save_checkpoint(root / "inpainter.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict()})
+    export_inpainter_onnx(run.model, root / "inpainter.onnx", 64)
+    torch.manual_seed(0)
+    save_checkpoint(root / "parser.pt", {"state_dict": build_parser(PARSER, NUM_CLASSES).state_dict(), "config": PARSER})
+    return benchmark_inpainter(root / "inpainter.pt", root / "inpainter.onnx", root / "parser.pt", masks_dir, cache_dir,
+                               threads=1, latency_runs=3, sample_count=2)
+
+
+def test_every_method_is_scored_inside_the_mask_and_over_the_whole_photo(benchmarked):
+    metrics, rows = benchmarked
+    for method in ("inpainter", "inpainter_true_labels", "telea", "navier_stokes"):
+        scores = metrics[method]
+        assert set(scores) == {"psnr", "ssim", "l1", "psnr_whole", "ssim_whole"}
+        # outside the mask every method keeps the photo, so the whole photo scores higher than the hole
+        assert scores["psnr_whole"] > scores["psnr"]
+    assert metrics["test_images"] == 6 and metrics["params"] > 0
+    assert metrics["onnx_latency_ms"]["median"] > 0
+    assert len(rows) == 2 and len(rows[0]) == 5
+
+
+def test_parse_consistency_has_its_floor_and_ceiling(benchmarked):
+    metrics, _ = benchmarked
+    f1 = metrics["parse_consistency"]["f1_fg_in_mask"]
+    assert set(f1) == {"clean", "masked", "inpainter", "inpainter_true_labels", "telea", "navier_stokes"}
+    assert all(v is None or 0 <= v <= 1 for v in f1.values())
+
+
+def test_identity_is_skipped_and_counted_without_landmarks(benchmarked):
+    metrics, _ = benchmarked
+    # the fixture's photos have no landmarks: no descriptor can be cut, and the count says so
+    assert metrics["identity_faces"] == 0
+    assert all(v is None for v in metrics["identity_distance"].values())
+
+
+def test_face_descriptor_is_repeatable_and_moves_when_the_mouth_is_hidden():
+    from masks_fixtures import astronaut_face
+
+    from stages.core.face_identity import descriptor_distance, face_descriptor
+
+    image, landmarks = astronaut_face()
+    reference = face_descriptor(image, landmarks)
+    assert reference.shape == (128,)
+    assert descriptor_distance(face_descriptor(image, landmarks), reference) == pytest.approx(0, abs=1e-5)
+    damaged = image.copy()
+    lower = landmarks[48:68]
+    x0, y0 = lower.min(0).astype(int) - 10
+    x1, y1 = lower.max(0).astype(int) + 10
+    damaged[y0:y1, x0:x1] = 128
+    assert descriptor_distance(face_descriptor(damaged, landmarks), reference) > 0.05
+    assert np.isfinite(reference).all()
