@@ -29,12 +29,13 @@ import yaml  # noqa: E402
 from stages.core.cache_arrays import CachedSplit  # noqa: E402
 from stages.core.classes import NUM_CLASSES  # noqa: E402
 from stages.core.deploy import export_deployable_onnx, quantize_int8  # noqa: E402
-from stages.core.distillation import DistillParams, fit_student  # noqa: E402
+from stages.core.distillation import DistillParams, fit_student, student_params  # noqa: E402
 from stages.core.inference.sessions import ort_session, predict_labels_onnx  # noqa: E402
 from stages.core.metrics import confusion_matrix, segmentation_report  # noqa: E402
 from stages.core.models.registry import load_parser  # noqa: E402
 from stages.core.params import load_params  # noqa: E402
 from stages.core.parser_scoring import split_confusion  # noqa: E402
+from stages.core.torch_utils import save_checkpoint  # noqa: E402
 from stages.core.training import ParserParams  # noqa: E402
 
 
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="student param override key=value")
     parser.add_argument("--calibration", type=int, default=32)
     parser.add_argument("--json", default="")
+    parser.add_argument("--save-dir", type=Path, default=None,
+                        help="also save each student as <dir>/student_w<weight>.pt (the train_parser checkpoint format)")
     args = parser.parse_args()
     params = load_params(args.params)
     distill = DistillParams.from_params(params["distill"])
@@ -86,6 +89,11 @@ def main() -> None:
                                         "best_val_f1_fg": run.best["val_mean_f1_fg"],
                                         **scores(run.model, test, calibration, size)}
         print(f"student w={weight:g}", rows[f"student_w{weight:g}"], flush=True)
+        if args.save_dir:
+            args.save_dir.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(args.save_dir / f"student_w{weight:g}.pt",
+                            {"state_dict": run.model.state_dict(), "config": student_params(
+                                ParserParams.from_params(params["parser"]), cfg).as_dict(), "input_size": size})
         if args.json:
             Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
 
