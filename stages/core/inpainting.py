@@ -61,8 +61,8 @@ class InpainterParams(ParamsSection):
     blocks: int = Field(5, ge=0)
     global_ratio: float = Field(0.75, gt=0, lt=1)
     guided: bool = True
-    disc_widths: tuple[int, ...] = (32, 64, 128, 128)
-    epochs: int = Field(12, ge=1)
+    disc_widths: tuple[int, ...] = (16, 32, 64, 64)
+    epochs: int = Field(6, ge=1)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(0.001, gt=0)
     disc_lr: float = Field(0.0004, gt=0)

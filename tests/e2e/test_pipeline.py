@@ -30,7 +30,7 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
 def test_repro_builds_every_output(project):
     root, _ = project
     for path in ("data/raw/synthetic/landmarks.json", "data/unified/manifest.csv", "data/cache/train_images.npy",
-                 "data/masks/train_masks.npy", "models/parser.pt", "models/parser.onnx", "models/inpainter.pt",
+                 "data/masks/train_masks.npy", "models/parser.pt", "models/parser.onnx", "models/inpainter.pt", "models/inpainter.onnx",
                  "metrics/parser.json", "metrics/inpainter.json", "metrics/plots/parser_confusion.png",
                  "metrics/plots/parser_samples.png", "metrics/plots/parser_reframed.png", "metrics/plots/inpainter_samples.png",
                  "metrics/train_parser/plots/metrics/train_loss.tsv", "metrics/plots/parser_training.png",
@@ -43,7 +43,8 @@ def test_repro_builds_every_output(project):
     assert parser["onnx_latency_ms"]["median"] > 0
     assert {"images", "faces_found", "whole_photo", "parse_path"} <= set(parser["reframed"])
     inpainter = json.loads((root / "metrics/inpainter.json").read_text())
-    assert {"inpainter", "telea"} <= set(inpainter)
+    assert {"inpainter", "telea", "navier_stokes", "parse_consistency", "identity_distance"} <= set(inpainter)
+    assert list((root / "metrics/train_inpainter/plots/images/val_samples").glob("epoch_*.png"))
     latency = json.loads((root / "metrics/latency.json").read_text())
     for model in ("parser", "student"):
         for variant in ("torch_fp32", "ort_fp32", "ort_int8"):
