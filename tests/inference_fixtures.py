@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 
 from stages.core.classes import NUM_CLASSES
-from stages.core.models.registry import build_parser
 from stages.core.deploy import export_deployable_onnx
+from stages.core.models.registry import build_parser
 
 
 def tiny_onnx_parser(path: Path, size: int) -> Path:

@@ -30,7 +30,8 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
 def test_repro_builds_every_output(project):
     root, _ = project
     for path in ("data/raw/synthetic/landmarks.json", "data/unified/manifest.csv", "data/cache/train_images.npy",
-                 "data/masks/train_masks.npy", "models/parser.pt", "models/parser.onnx", "models/inpainter.pt", "models/inpainter.onnx",
+                 "data/masks/train_masks.npy", "models/parser.pt", "models/parser.onnx", "models/inpainter.pt",
+                 "models/inpainter.onnx",
                  "metrics/parser.json", "metrics/inpainter.json", "metrics/plots/parser_confusion.png",
                  "metrics/plots/parser_samples.png", "metrics/plots/parser_reframed.png", "metrics/plots/inpainter_samples.png",
                  "metrics/train_parser/plots/metrics/train_loss.tsv", "metrics/plots/parser_training.png",
