@@ -2,14 +2,15 @@
 
 The parser is also scored on the reframed test set (``benchmark.reframed``; see :mod:`stages.core.reframing`),
 as a whole photo and through ``faceparse``'s detect-align-parse path with ``models/framing.json``, under the
-``reframed`` key of ``metrics/parser.json``.
+``reframed`` key of ``metrics/parser.json``; under ``masked``, the parser under the masks of the masks stage's
+test photos. ``metrics/mask_finder.json`` scores the mask finder on the same photos.
 
 It also writes the latency table of the exported parsers (the parser and the distilled student, each as torch
 fp32, ONNX Runtime fp32 and int8, at each of ``benchmark.table_threads``; see :mod:`stages.core.latency`) to
 ``metrics/latency.json`` and its F1-against-latency plot with the Pareto front to ``metrics/plots/latency_pareto.png``.
 
-Reads params ``benchmark``. Writes ``metrics/parser.json``, ``metrics/inpainter.json``, ``metrics/latency.json``
-and PNGs in ``metrics/plots/``.
+Reads params ``benchmark``. Writes ``metrics/parser.json``, ``metrics/inpainter.json``,
+``metrics/mask_finder.json``, ``metrics/latency.json`` and PNGs in ``metrics/plots/``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ import logging
 from pathlib import Path
 
 from stages.core.cache_arrays import CachedSplit
-from stages.core.evaluation import BenchmarkParams, benchmark_parser, benchmark_reframed
+from stages.core.evaluation import (
+    BenchmarkParams,
+    benchmark_mask_finder,
+    benchmark_masked_parser,
+    benchmark_parser,
+    benchmark_reframed,
+)
 from stages.core.inpainter_evaluation import benchmark_inpainter
 from stages.core.io import write_json_atomic
 from stages.core.latency import ExportedModel, latency_table, pareto_front, table_rows
@@ -45,6 +52,7 @@ def main() -> None:
                                                        threads, runs)
     parser_metrics["reframed"], reframed_rows = benchmark_reframed(MODELS / "parser.onnx", MODELS / "framing.json", CACHE_DIR,
                                                                    cfg.reframed, threads, parser_metrics["mean_f1_fg"])
+    parser_metrics["masked"] = benchmark_masked_parser(MODELS / "parser.pt", MASKS_DIR, CACHE_DIR, threads)
     write_json_atomic(METRICS / "parser.json", _rounded(parser_metrics))
     save_confusion_matrix(cm, PLOTS / "parser_confusion.png", "parser, test split (row-normalised %)")
     save_image_grid(parser_rows, PLOTS / "parser_samples.png")
@@ -65,6 +73,8 @@ def main() -> None:
     save_pareto_plot(points, pareto_front([(x, y) for _, x, y in points]), PLOTS / "latency_pareto.png",
                      f"latency / DeepLabV3+-mnv2's, same run ({threads} threads, batch 1)", "exported parsers",
                      target=REALTIME_TARGET)
+    write_json_atomic(METRICS / "mask_finder.json", _rounded(benchmark_mask_finder(
+        MODELS / "mask_finder.onnx", MODELS / "framing.json", MASKS_DIR, CACHE_DIR, threads)))
     reframed = parser_metrics["reframed"]
     logging.info("parser mean F1 (fg) %.4f vs majority baseline %.4f; reframed: whole photo %.4f, parse path %.4f "
                  "(faces in %d of %d photos); inpainter PSNR %.2f vs Telea %.2f",

@@ -2,6 +2,7 @@
 
     faceparse parse photos/ selfie.jpg 'shots/*.png' -o parsed/
     faceparse enhance photos/ --lip-tint 0.5 --hair-colour 60,40,30 --hair-recolour 0.6 --compare -o enhanced/
+    faceparse unmask masked.jpg photos/ --compare -o unmasked/
 
 Each photo gets its own outputs (see ``--help`` of each command) and a JSON summary; a photo that cannot be used
 gets one message naming it and the reason, and the rest go on. Exit status: 0 when every photo was processed,
@@ -64,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     enhance.add_argument("--hair-colour", type=_rgb, metavar="R,G,B", help="target hair colour")
     enhance.add_argument("--lip-colour", type=_rgb, metavar="R,G,B", help="target lip colour")
     enhance.add_argument("--compare", action="store_true", help="also write before | after side by side")
+    unmask = commands.add_parser("unmask", help="remove face masks: find each mask, parse, inpaint, paste back",
+                                 description="Find the mask on each face, parse the masked face, inpaint it and blend "
+                                             "it back at full resolution. Faces without a mask are left unchanged "
+                                             "(the JSON says why). Writes <stem>.unmasked.png, <stem>.json and, with "
+                                             "--compare, <stem>.compare.png.")
+    _common(unmask)
+    unmask.add_argument("--inpainter", type=Path, default=Path("models/inpainter.onnx"),
+                        help="inpainter: an ONNX export or a .pt checkpoint [%(default)s]")
+    unmask.add_argument("--mask-finder", type=Path, default=Path("models/mask_finder.onnx"),
+                        help="mask finder: an ONNX export or a .pt checkpoint [%(default)s]")
+    unmask.add_argument("--compare", action="store_true", help="also write before | after side by side")
     return parser
 
 
@@ -83,13 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     from stages.core.inference.alignment import Framing
     from stages.core.inference.batch import expand_inputs, run_batch
     from stages.core.inference.parsing import ParserModel
-    from stages.core.inference.photo_commands import PhotoSettings, enhance_one, parse_one
+    from stages.core.inference.photo_commands import PhotoSettings, enhance_one, parse_one, unmask_one
     from stages.core.params import ParamsError
 
     try:
         model = ParserModel(args.model, args.threads)
         framing = Framing.load(args.framing)
         edits = _edit_params(args) if args.command == "enhance" else None
+        if args.command == "unmask":
+            from stages.core.inference.mask_finder import MaskFinder
+            from stages.core.inference.unmask import InpainterModel
+
+            finder, inpainter = MaskFinder(args.mask_finder, args.threads), InpainterModel(args.inpainter, args.threads)
     except (FileNotFoundError, ValueError, ParamsError) as exc:
         print(f"faceparse: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -99,14 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "parse":
         def work(path, stem):
             return parse_one(path, stem, args.out, model, framing, settings)
-    else:
+    elif args.command == "enhance":
         def work(path, stem):
             return enhance_one(path, stem, args.out, model, framing, settings, edits, args.compare)
+    else:
+        def work(path, stem):
+            return unmask_one(path, stem, args.out, model, finder, inpainter, framing, settings, args.compare)
     results = failures + run_batch(paths, work, f"faceparse {args.command}")
     failed = [r for r in results if r.error]
     for result in failed:
         print(f"faceparse: {result.error}", file=sys.stderr)
     faces = sum(len(r.summary.get("faces", [])) for r in results)
+    for result in results:
+        for face in result.summary.get("faces", []):
+            if str(face.get("status", "")).startswith("left unchanged"):
+                print(f"faceparse: {result.path}: face at {face['box']} {face['status']}", file=sys.stderr)
     print(f"{args.command}: {len(results) - len(failed)} of {len(results)} photos done ({faces} faces) into "
           f"{args.out}/; {len(failed)} failed")
     return EXIT_SOME_FAILED if failed else EXIT_OK

@@ -1,7 +1,8 @@
 """DVC stage `distill`: train the fast student parser from the trained parser's soft labels.
 
 Reads params ``distill``, ``parser`` (the student's defaults) and ``loss``. Reads ``models/parser.pt`` (the
-teacher), ``data/cache/`` and ``data/unified/class_weights.json``. Writes ``models/student.pt``,
+teacher), ``data/cache/``, ``data/masks/`` (for the ``parser.augment.masked_photo`` the student inherits) and
+``data/unified/class_weights.json``. Writes ``models/student.pt``,
 ``models/student.onnx`` (the deployable graph of :mod:`stages.core.deploy`) and the dvclive log ``metrics/distill/``.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from stages.core.params import section
 from stages.core.torch_utils import save_checkpoint
 from stages.core.training import ParserParams, check_loss_spec, load_class_weights, without_timings
 
-CACHE_DIR = Path("data/cache")
+CACHE_DIR, MASKS_DIR = Path("data/cache"), Path("data/masks")
 WEIGHTS_FILE = Path("data/unified/class_weights.json")
 MODEL_DIR = Path("models")
 LIVE_DIR = Path("metrics/distill")
@@ -32,7 +33,7 @@ def main() -> None:
     teacher, _ = load_parser(MODEL_DIR / "parser.pt")
     weights = load_class_weights(WEIGHTS_FILE, cfg.class_weights)
     with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
-        run = fit_student(parser_cfg, distill, loss_spec, CACHE_DIR, weights, teacher, live=live)
+        run = fit_student(parser_cfg, distill, loss_spec, CACHE_DIR, weights, teacher, live=live, masks_dir=MASKS_DIR)
         live.summary["best_epoch"] = run.best["epoch"]
     size = CachedSplit(CACHE_DIR, "train").images.shape[1]
     save_checkpoint(MODEL_DIR / "student.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict(),

@@ -1,6 +1,7 @@
 """DVC stage `train_parser`: train the face parser on the cache; write a checkpoint and an ONNX export.
 
-Reads params ``parser`` and the top-level ``loss``. Reads ``data/cache/`` and ``data/unified/class_weights.json``.
+Reads params ``parser`` and the top-level ``loss``. Reads ``data/cache/``, ``data/masks/`` (masked photos for
+``parser.augment.masked_photo``) and ``data/unified/class_weights.json``.
 Writes ``models/parser.pt``, ``models/parser.onnx`` (the deployable graph of :mod:`stages.core.deploy`: uint8
 photo in, labels and logits out), the dvclive log ``metrics/train_parser/`` and
 ``metrics/plots/parser_training.png``.
@@ -25,7 +26,7 @@ from stages.core.training import (
     without_timings,
 )
 
-CACHE_DIR = Path("data/cache")
+CACHE_DIR, MASKS_DIR = Path("data/cache"), Path("data/masks")
 WEIGHTS_FILE = Path("data/unified/class_weights.json")
 MODEL_DIR = Path("models")
 LIVE_DIR = Path("metrics/train_parser")
@@ -38,7 +39,7 @@ def main() -> None:
     weights = load_class_weights(WEIGHTS_FILE, cfg.class_weights)
     with Live(dir=str(LIVE_DIR), save_dvc_exp=False, dvcyaml=None) as live:
         run = fit_parser(cfg, loss_spec, CACHE_DIR, weights, live=live, seed=cfg.seed,
-                         checkpoint_path=MODEL_DIR / "parser_last.pt")
+                         checkpoint_path=MODEL_DIR / "parser_last.pt", masks_dir=MASKS_DIR)
         live.summary["best_epoch"] = run.best["epoch"]
         live.summary["seconds_per_epoch"] = round(run.seconds_per_epoch, 2)
     size = CachedSplit(CACHE_DIR, "train").images.shape[1]

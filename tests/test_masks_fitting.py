@@ -95,3 +95,44 @@ def test_unknown_type_is_a_clear_error():
     image, landmarks = astronaut_face()
     with pytest.raises(KeyError):
         fit_mask(image, landmarks, "balaclava", np.random.default_rng(0))
+
+
+def test_recorded_region_is_every_changed_pixel_on_synthetic_faces():
+    """Body, ear loops, straps and their shadows: the masked photo differs from the clean one exactly where
+    the recorded region says it may, and the loops (thin strokes beside the face) are in it."""
+    from stages.core.masks.photo import mask_photo
+    from stages.core.synthetic_faces import face_rng, render_face
+
+    params = MaskParams(type_probabilities={t: 1.0 for t in MASK_TYPES})
+    masked_faces = 0
+    for index in range(8):
+        face = render_face(face_rng(11, index), 256)
+        try:
+            photo = mask_photo(face.image, face.landmarks, np.random.default_rng(index), params)
+        except FitError:
+            continue
+        changed = (photo.masked != face.image).any(axis=2)
+        assert not (changed & (photo.binary == 0)).any(), f"face {index}: changed pixels outside the region"
+        assert changed.sum() > 0.9 * photo.binary.sum()
+        # The body is anchored at the cheeks (landmarks 1, 15); the loops and straps run on towards the ears.
+        columns = np.flatnonzero(photo.binary.any(axis=0))
+        cheeks = face.landmarks[15, 0] - face.landmarks[1, 0]
+        assert columns.max() - columns.min() > 1.05 * cheeks, f"face {index}: the region stops at the mask body"
+        masked_faces += 1
+    assert masked_faces >= 6
+
+
+def test_faint_fringe_cannot_change_pixels_outside_the_region():
+    """A pixel below half a grey level of coverage is outside the region; without the cut, rounding moved it."""
+    from stages.core.masks.fitting import composite, recorded_only
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    alpha = np.full((4, 4), 0.0019, np.float32)  # below 0.5 / 255
+    alpha[:2] = 1.0
+    colour_pm = np.full((4, 4, 3), 255.0, np.float32) * alpha[..., None]
+    shading = np.full((4, 4), 1.35, np.float32)
+    binary = (alpha * 255 >= 0.5).astype(np.uint8)
+    uncut = composite(image, colour_pm, alpha, shading, np.random.default_rng(0))
+    assert (uncut[2:] != 0).any(), "the construction must show the rounding leak"
+    cut = composite(image, *recorded_only(colour_pm, alpha, binary), shading, np.random.default_rng(0))
+    assert not (cut[2:] != 0).any() and (cut[:2] != 0).all()

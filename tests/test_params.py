@@ -13,6 +13,7 @@ from stages.core.evaluation import BenchmarkParams
 from stages.core.inference.enhance import EnhanceParams
 from stages.core.inference.training_framing import FramingParams
 from stages.core.inpainting import InpainterParams
+from stages.core.mask_finding import MaskFinderParams
 from stages.core.masks.config import MaskParams
 from stages.core.params import ParamsError, load_params
 from stages.core.sources import SyntheticSource
@@ -20,7 +21,7 @@ from stages.core.training import ParserParams, check_loss_spec
 from stages.core.unify import UnifySettings
 
 SECTIONS = [UnifySettings, CacheParams, FramingParams, ParserParams, InpainterParams, BenchmarkParams, EnhanceParams,
-            DistillParams, DeployParams]
+            MaskFinderParams, DistillParams, DeployParams]
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 
 

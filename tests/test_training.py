@@ -239,3 +239,58 @@ def test_the_same_training_writes_byte_identical_checkpoints(tiny_cache, tmp_pat
     for run in ("a", "b"):  # torch.save names the zip's entries after the file: same name, other folders
         fit_parser({**TINY_CFG, "epochs": 1}, "ce", tiny_cache, None, seed=3, checkpoint_path=tmp_path / run / "last.pt")
     assert (tmp_path / "a" / "last.pt").read_bytes() == (tmp_path / "b" / "last.pt").read_bytes()
+
+
+# ---------------------------------------------------------------------------------- masked-photo augmentation
+
+def _masked_copies(tmp_path, images, rows):
+    """A masks-stage folder for the ``train`` split: rows ``rows`` of ``images`` with a green box drawn on them."""
+    masked = np.stack([images[r].copy() for r in rows])
+    masks = np.zeros(masked.shape[:3], np.uint8)
+    masked[:, 30:50, 20:44] = (0, 255, 0)
+    masks[:, 30:50, 20:44] = 1
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    np.save(folder / "train_masked.npy", masked)
+    np.save(folder / "train_masks.npy", masks)
+    np.save(folder / "train_source_index.npy", np.asarray(rows, np.int64))
+    return folder
+
+
+def test_masked_photo_augmentation_substitutes_the_masked_copy_and_keeps_the_label(tiny_cache):
+    from stages.core.cache_arrays import CachedSplit
+    from stages.core.masked_arrays import MaskedPhotos
+    from stages.core.models.preprocessing import normalise
+    from stages.core.training import SegmentationArrays
+
+    split = CachedSplit(tiny_cache, "train")
+    masked = MaskedPhotos(_masked_copies(tiny_cache, np.asarray(split.images), [1, 3, 4]), "train")
+    always = SegmentationArrays(split, None, masked, masked_photo=1.0)
+    never = SegmentationArrays(split, None, masked, masked_photo=0.0)
+    for row in range(len(split)):
+        image, label = always[row]
+        assert np.array_equal(label.numpy(), split.labels[row]), "labels stay the clean photo's"
+        source = masked.masked[masked.masked_row(row)] if row in (1, 3, 4) else split.images[row]
+        assert np.allclose(image.numpy(), normalise(np.asarray(source))), f"row {row}"
+        assert np.allclose(never[row][0].numpy(), normalise(np.asarray(split.images[row])))
+    np.random.seed(0)
+    substituted = [not np.allclose(SegmentationArrays(split, None, masked, 0.5)[1][0].numpy(),
+                                   normalise(np.asarray(split.images[1]))) for _ in range(40)]
+    assert 8 < sum(substituted) < 32, "about half the draws use the masked copy"
+
+
+def test_fit_parser_reads_the_masked_photos(tiny_cache, monkeypatch):
+    from stages.core import training
+
+    folder = _masked_copies(tiny_cache, np.load(tiny_cache / "train_images.npy"), [0, 2])
+    seen = []
+    original = training.SegmentationArrays.__init__
+
+    def recording_init(self, split, augment=None, masked=None, masked_photo=0.0):
+        seen.append((masked, masked_photo))
+        original(self, split, augment, masked, masked_photo)
+
+    monkeypatch.setattr(training.SegmentationArrays, "__init__", recording_init)
+    cfg = {**TINY_CFG, "epochs": 1, "augment": {"masked_photo": 0.7}}
+    fit_parser(cfg, "ce", tiny_cache, None, seed=0, masks_dir=folder)
+    assert len(seen) == 1 and seen[0][1] == 0.7 and seen[0][0].masked_row(2) == 1

@@ -74,8 +74,10 @@ class TeacherLoss:
 
 
 def fit_student(parser: ParserParams | dict[str, Any], distill: DistillParams, loss_spec: str, cache_dir: Path,
-                class_weights: torch.Tensor | None, teacher: nn.Module, live=None) -> ParserRun:
-    """Train the student of ``distill`` from ``teacher`` (a loaded parser) on the cache; returns its run."""
+                class_weights: torch.Tensor | None, teacher: nn.Module, live=None,
+                masks_dir: Path | None = None) -> ParserRun:
+    """Train the student of ``distill`` from ``teacher`` (a loaded parser) on the cache; returns its run.
+    ``masks_dir``: the masks stage's output, for the ``augment.masked_photo`` the student inherits."""
     cfg = student_params(parser, distill)
-    return fit_parser(cfg, loss_spec, cache_dir, class_weights, live=live, seed=cfg.seed,
+    return fit_parser(cfg, loss_spec, cache_dir, class_weights, live=live, seed=cfg.seed, masks_dir=masks_dir,
                       extra_loss=TeacherLoss(teacher, distill.temperature, distill.weight))

@@ -17,13 +17,16 @@ from pydantic import Field
 from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import NUM_CLASSES, overlay
 from stages.core.inference.alignment import Framing
+from stages.core.inference.mask_finder import face_pixels
 from stages.core.inference.parsing import ParserModel, onnx_session, parse_photo
 from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, is_deployable
+from stages.core.mask_finding import score_finder_export
+from stages.core.masked_arrays import MaskedPhotos
 from stages.core.metrics import confusion_matrix, segmentation_report
 from stages.core.models.preprocessing import normalise
 from stages.core.models.registry import inference_parameter_count, load_parser
 from stages.core.params import ParamsSection
-from stages.core.parser_scoring import predict_labels, split_confusion
+from stages.core.parser_scoring import masked_region_scores, predict_labels, split_confusion
 from stages.core.reframing import ReframedParams, ReframedSet, reframed_set
 
 log = logging.getLogger(__name__)
@@ -165,3 +168,21 @@ def benchmark_reframed(onnx_path: Path, framing_path: Path, cache_dir: Path, set
     log.info("reframed set: %d photos, faces found in %d, scored in %.1f s", len(reframed),
              scores["photos_with_face"], time.perf_counter() - start)
     return scores, rows
+
+
+def benchmark_masked_parser(checkpoint: Path, masks_dir: Path, cache_dir: Path, threads: int) -> dict:
+    """The parser under the mask on the masks stage's test photos (:func:`masked_region_scores`), with the
+    torch checkpoint the aligned scores use: the ``masked`` block of ``metrics/parser.json``."""
+    torch.set_num_threads(threads)
+    model, _ = load_parser(checkpoint)
+    return masked_region_scores(lambda images: predict_labels(model, images), MaskedPhotos(masks_dir, "test"),
+                                CachedSplit(cache_dir, "test"))
+
+
+def benchmark_mask_finder(onnx_path: Path, framing_path: Path, masks_dir: Path, cache_dir: Path, threads: int) -> dict:
+    """``metrics/mask_finder.json``: the finder's export scored on the masks stage's test split (IoU, found
+    rates, dilated recall; :func:`stages.core.mask_finding.score_mask_finder`), where "the face" is the
+    framing's template hull (:func:`stages.core.inference.mask_finder.face_pixels`), as ``faceparse`` counts it."""
+    framing = Framing.load(framing_path)
+    size = int(CachedSplit(cache_dir, "test").images.shape[1])
+    return score_finder_export(onnx_path, masks_dir, cache_dir, threads, face_pixels(framing.template, framing.size, size))

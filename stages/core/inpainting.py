@@ -281,7 +281,8 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
                 with torch.no_grad():
                     real_features = discriminator(clean, mask)
                 terms["feature_matching"] = feature_matching(fake_features, real_features)
-                g_loss = g_loss + weights.adversarial * terms["adversarial"] + weights.feature_matching * terms["feature_matching"]
+                g_loss = (g_loss + weights.adversarial * terms["adversarial"]
+                          + weights.feature_matching * terms["feature_matching"])
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()

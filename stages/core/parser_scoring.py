@@ -1,11 +1,14 @@
 """Scoring a parser on a cached split: the one definition the training loop (best epoch) and the benchmark share."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
 from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import NUM_CLASSES
+from stages.core.masked_arrays import MaskedPhotos
 from stages.core.metrics import confusion_matrix, segmentation_report
 from stages.core.models.preprocessing import images_to_tensor
 
@@ -40,3 +43,32 @@ def split_confusion(model: torch.nn.Module, split: CachedSplit, batch_size: int 
 def evaluate(model: torch.nn.Module, split: CachedSplit, batch_size: int = 16, limit: int = 0) -> dict:
     """``segmentation_report`` of the model over the first ``limit`` images of ``split`` (all when 0)."""
     return segmentation_report(split_confusion(model, split, batch_size, limit)[0])
+
+
+def masked_region_scores(predict: Callable[[np.ndarray], np.ndarray], masked: MaskedPhotos, clean: CachedSplit,
+                         batch_size: int = 16) -> dict:
+    """The parser under the mask: scores restricted to the pixels of each photo's mask region.
+
+    ``predict``: ``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` class ids. ``masked``: the masks stage's photos of a
+    split; ``clean``: the same cache split (clean photos and their labels, found by ``masked.source_index``).
+    ``masked_photo``: the parser on the masked photos, where it must name the face parts the mask hides;
+    ``clean_photo``: the parser on the clean photos, over the same pixels (what it could do with the face in
+    view). Each is a full ``segmentation_report`` from one confusion matrix over every region pixel of the
+    split; ``*_f1_fg`` repeat their foreground-mean F1 and ``clean_minus_masked_f1_fg`` is the gap.
+    """
+    cm_masked = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    cm_clean = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    for start in range(0, len(masked), batch_size):
+        stop = min(start + batch_size, len(masked))
+        rows = masked.source_index[start:stop]
+        regions = np.asarray(masked.masks[start:stop]).astype(bool)
+        labels = np.stack([np.asarray(clean.labels[r]) for r in rows])
+        cm_masked += confusion_matrix(labels[regions], predict(np.asarray(masked.masked[start:stop]))[regions])
+        clean_images = np.stack([np.asarray(clean.images[r]) for r in rows])
+        cm_clean += confusion_matrix(labels[regions], predict(clean_images)[regions])
+    masked_report, clean_report = segmentation_report(cm_masked), segmentation_report(cm_clean)
+    masked_f1, clean_f1 = masked_report["mean_f1_fg"], clean_report["mean_f1_fg"]
+    return {"images": len(masked), "pixels": int(cm_masked.sum()),
+            "masked_photo_f1_fg": masked_f1, "clean_photo_f1_fg": clean_f1,
+            "clean_minus_masked_f1_fg": None if masked_f1 is None or clean_f1 is None else clean_f1 - masked_f1,
+            "masked_photo": masked_report, "clean_photo": clean_report}

@@ -35,6 +35,7 @@ from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import CLASS_NAMES, NUM_CLASSES
 from stages.core.io import atomic_path
 from stages.core.losses import LOSSES, build_loss, supervised_loss
+from stages.core.masked_arrays import MaskedPhotos
 from stages.core.models.preprocessing import normalise
 from stages.core.models.registry import PARSER_BUILDERS, build_parser
 from stages.core.params import ParamsError, ParamsSection
@@ -56,7 +57,8 @@ SCHEDULERS = ("cosine", "plateau", "none")
 
 
 class AugmentParams(ParamsSection):
-    """``parser.augment``: each value named after a transform is its probability (see ``build_augmentation``)."""
+    """``parser.augment``: each value named after a transform is its probability (see ``build_augmentation``);
+    ``masked_photo``: the probability of training on a photo's masked copy (see ``SegmentationArrays``)."""
 
     SECTION = "parser.augment"
     hflip: float = Field(0.5, ge=0, le=1)
@@ -72,6 +74,7 @@ class AugmentParams(ParamsSection):
     blur: float = Field(0, ge=0, le=1)
     noise: float = Field(0, ge=0, le=1)
     jpeg: float = Field(0, ge=0, le=1)
+    masked_photo: float = Field(0.3, ge=0, le=1)
 
 
 class LossOptions(ParamsSection):
@@ -195,16 +198,28 @@ def build_augmentation(cfg: AugmentParams | dict[str, Any]) -> A.Compose | None:
 
 
 class SegmentationArrays(Dataset):
-    """``(3, S, S)`` float image and ``(S, S)`` int64 label from a cached split."""
+    """``(3, S, S)`` float image and ``(S, S)`` int64 label from a cached split.
 
-    def __init__(self, split: CachedSplit, augment: A.Compose | None = None):
+    ``masked`` (the masks stage's photos of the same split) and ``masked_photo`` (a probability): a photo that
+    has a masked copy is replaced by it that often, before the other augmentations, and keeps the clean
+    photo's label, so the parser learns to name the face parts under a mask. The draw uses numpy's global
+    generator, which the training loop reseeds every epoch; with ``masked_photo`` 0 nothing is drawn.
+    """
+
+    def __init__(self, split: CachedSplit, augment: A.Compose | None = None, masked: MaskedPhotos | None = None,
+                 masked_photo: float = 0.0):
         self.split, self.augment = split, augment
+        self.masked, self.masked_photo = masked, (masked_photo if masked is not None else 0.0)
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int):
         image, label = np.asarray(self.split.images[i]), np.asarray(self.split.labels[i])
+        if self.masked_photo:
+            row = self.masked.masked_row(i)
+            if row is not None and np.random.random() < self.masked_photo:
+                image = np.asarray(self.masked.masked[row])
         if self.augment is not None:
             out = self.augment(image=image, mask=label)
             image, label = out["image"], out["mask"]
@@ -411,9 +426,12 @@ RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "b
 
 def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
                live=None, seed: int = 0, checkpoint_path: str | Path | None = None,
-               resume_from: str | Path | None = None, extra_loss: ExtraLoss | None = None) -> ParserRun:
+               resume_from: str | Path | None = None, masks_dir: Path | None = None,
+               extra_loss: ExtraLoss | None = None) -> ParserRun:
     """Train the parser of ``cfg`` (the ``parser`` params section); keep the weights of the best val epoch.
 
+    ``masks_dir``: the masks stage's output, for ``parser.augment.masked_photo``; without it that augmentation
+    is off (a warning says so when its probability is not 0).
     ``checkpoint_path``: where to write the full training state after every epoch (for resuming).
     ``resume_from`` (or ``cfg.resume``): a checkpoint written that way; training continues after its epoch.
     ``extra_loss``: replaces each batch's supervised loss by ``extra_loss(images, outputs, loss)`` (distillation).
@@ -428,7 +446,11 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
                          cfg.loss_options.as_dict())
     optimizer = build_optimizer(model, cfg)
     augment = build_augmentation(cfg.augment)
-    dataset = _limited(SegmentationArrays(train, augment), cfg.train_limit)
+    masked = MaskedPhotos(masks_dir, "train") if masks_dir is not None and cfg.augment.masked_photo else None
+    if masked is None and cfg.augment.masked_photo:
+        log.warning("parser.augment.masked_photo is %s but no masks folder was given: masked photos are not used",
+                    cfg.augment.masked_photo)
+    dataset = _limited(SegmentationArrays(train, augment, masked, cfg.augment.masked_photo), cfg.train_limit)
     batch_size, epochs = cfg.batch_size, cfg.epochs
     schedule = LearningRateSchedule(optimizer, cfg, math.ceil(len(dataset) / batch_size), epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and not torch.cuda.is_bf16_supported())

@@ -24,6 +24,7 @@ TINY = {
     "masks": {"min_face_size": 8},
     "parser": {"epochs": 1, "batch_size": 8},
     "inpainter": {"epochs": 1, "batch_size": 8, "loss": {"ssim_kind": "ssim"}},
+    "mask_finder": {"epochs": 1, "batch_size": 8, "widths": [8, 16], "input_size": 32, "dilation": 1},
     "benchmark": {"latency_runs": 3},
     "deploy": {"calibration_images": 4},
 }

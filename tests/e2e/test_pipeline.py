@@ -2,7 +2,7 @@
 
 It checks what a user relies on: `dvc repro` builds every output, and `dvc exp run -S loss=focal`
 re-runs exactly train_parser, distill (the student learns from the re-trained parser, and the loss is its loss
-too), deploy (new int8 copies and default) and benchmark.
+too), deploy (new int8 copies and default) and benchmark (the mask finder never reads the parser).
 """
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def test_repro_builds_every_output(project):
                  "metrics/parser.json", "metrics/inpainter.json", "metrics/plots/parser_confusion.png",
                  "metrics/plots/parser_samples.png", "metrics/plots/parser_reframed.png", "metrics/plots/inpainter_samples.png",
                  "metrics/train_parser/plots/metrics/train_loss.tsv", "metrics/plots/parser_training.png",
-                 "metrics/plots/inpainter_training.png", "models/student.pt", "models/student.onnx",
+                 "metrics/plots/inpainter_training.png", "models/mask_finder.pt", "models/mask_finder.onnx",
+                 "metrics/mask_finder.json", "metrics/train_mask_finder/plots/metrics/train_loss.tsv",
+                 "models/student.pt", "models/student.onnx",
                  "models/parser_int8.onnx", "models/student_int8.onnx", "models/faceparse.onnx", "models/deploy.json",
                  "metrics/latency.json", "metrics/plots/latency_pareto.png", "metrics/distill/metrics.json"):
         assert (root / path).exists(), path
@@ -43,6 +45,10 @@ def test_repro_builds_every_output(project):
     assert set(parser["per_class"]) >= {"background", "lips", "beard"}
     assert parser["onnx_latency_ms"]["median"] > 0
     assert {"images", "faces_found", "whole_photo", "parse_path"} <= set(parser["reframed"])
+    assert {"masked_photo_f1_fg", "clean_photo_f1_fg", "masked_photo", "clean_photo"} <= set(parser["masked"])
+    assert parser["masked"]["images"] > 0 and parser["masked"]["pixels"] > 0
+    finder = json.loads((root / "metrics/mask_finder.json").read_text())
+    assert finder["masked_photos"] == parser["masked"]["images"] and 0 <= finder["iou"] <= 1
     inpainter = json.loads((root / "metrics/inpainter.json").read_text())
     assert {"inpainter", "telea", "navier_stokes", "parse_consistency", "identity_distance"} <= set(inpainter)
     assert list((root / "metrics/train_inpainter/plots/images/val_samples").glob("epoch_*.png"))

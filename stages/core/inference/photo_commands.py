@@ -3,7 +3,8 @@
 ``parse`` writes, per photo, ``<stem>.labels.png`` (the 11 class ids at full size, shown in class colours),
 ``<stem>.overlay.png`` and ``<stem>.json`` (each face's box, detector, landmarks and pixels per class).
 ``enhance`` writes ``<stem>.enhanced.png`` (and ``<stem>.compare.png``, before | after, with ``compare``)
-and the same JSON.
+and the same JSON. ``unmask`` writes ``<stem>.unmasked.png`` (the photo with every found mask removed; faces
+without a mask are left as they are and the JSON says why), ``<stem>.json`` and, with ``compare``, before | after.
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from stages.core.classes import overlay
 from stages.core.inference.alignment import Framing
 from stages.core.inference.batch import PhotoResult, write_label_png
 from stages.core.inference.enhance import EnhanceParams, enhance, side_by_side
+from stages.core.inference.mask_finder import MaskFinder
 from stages.core.inference.parsing import ParsedPhoto, ParserModel, parse_photo
+from stages.core.inference.unmask import InpainterModel, unmask_photo
 from stages.core.io import BadInputError, read_image, write_json_atomic, write_png
 
 
@@ -63,5 +66,25 @@ def enhance_one(path: Path, stem: str, out_dir: Path, model: ParserModel, framin
         outputs.insert(1, out_dir / f"{stem}.compare.png")
         write_png(outputs[1], side_by_side(image, after))
     summary = {**_summary(path, image, parsed, outputs), "edits": edits.as_dict()}
+    write_json_atomic(outputs[-1], summary)
+    return PhotoResult(path, outputs, summary=summary)
+
+
+def unmask_one(path: Path, stem: str, out_dir: Path, parser: ParserModel, finder: MaskFinder,
+               inpainter: InpainterModel, framing: Framing, settings: PhotoSettings, compare: bool = False) -> PhotoResult:
+    image = read_image(path)
+    result = unmask_photo(image, finder, parser, inpainter, framing, settings.min_face_size, settings.detector,
+                          settings.upsample)
+    if not result.faces:
+        reasons = "; ".join(result.rejected) or "the detectors found none"
+        raise BadInputError(path, f"no usable face ({reasons})")
+    outputs = [out_dir / f"{stem}.unmasked.png", out_dir / f"{stem}.json"]
+    write_png(outputs[0], result.restored)
+    if compare:
+        outputs.insert(1, out_dir / f"{stem}.compare.png")
+        write_png(outputs[1], side_by_side(image, result.restored))
+    summary = {"photo": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
+               "faces": result.faces, "restored_faces": result.restored_faces, "set_aside": result.rejected,
+               "outputs": [str(p) for p in outputs]}
     write_json_atomic(outputs[-1], summary)
     return PhotoResult(path, outputs, summary=summary)

@@ -103,6 +103,16 @@ def face_shading(image: np.ndarray, alpha: np.ndarray, face_width: float) -> np.
     return (relief * exposure).astype(np.float32)
 
 
+def recorded_only(colour_pm: np.ndarray, alpha: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The warped layer with its faint anti-aliased fringe (``binary`` 0, alpha below half a grey level) cut away.
+
+    Left in, that fringe could still move a pixel by one grey level through rounding, outside the recorded
+    region; cut away, the drawing changes no pixel the binary mask does not hold.
+    """
+    keep = binary.astype(np.float32)
+    return colour_pm * keep[..., None], alpha * keep
+
+
 def composite(image: np.ndarray, colour_pm: np.ndarray, alpha: np.ndarray, shading: np.ndarray,
               rng: np.random.Generator) -> np.ndarray:
     """``(H, W, 3)`` uint8: the photo with the shaded mask over it, plus a little sensor-like grain."""
@@ -153,7 +163,10 @@ def fit_mask(image_rgb: np.ndarray, landmarks68: np.ndarray, mask_type: str, rng
         binary = (alpha * 255 >= 0.5).astype(np.uint8)
         problem = placement_problem(binary, landmarks)
         if problem is None:
+            colour_pm, alpha = recorded_only(colour_pm, alpha, binary)
             masked = composite(image, colour_pm, alpha, face_shading(image, alpha, face_width), rng)
+            # The recorded region is every pixel the drawing changed: body, ear loops, straps and their shadows.
+            binary |= (masked != image).any(axis=2).astype(np.uint8)
             return FittedMask(masked, binary, mask_type, variant, attempt)
     raise FitError(f"placement: {problem} (after {params.fit_attempts} attempts)")
 

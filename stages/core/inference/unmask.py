@@ -1,0 +1,118 @@
+"""Removing face masks from a user's photo: find each face's mask, parse the face, inpaint, paste back.
+
+Per face (:func:`unmask_photo`):
+1. detect and align the face into the training framing (:func:`stages.core.inference.photo_masks.find_photo_masks`);
+2. find the mask with the mask finder; a face without one is left unchanged, and the reason is reported;
+3. parse the masked face (the parser learnt to see through masks) and inpaint it at the model's size;
+4. warp the restored face back and blend it into the photo at full resolution with a feathered edge that lies
+   wholly outside the found region, so no pixel of the mask shows through.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from stages.core.inference.alignment import Framing
+from stages.core.inference.mask_finder import MaskFinder
+from stages.core.inference.parsing import ParserModel, onnx_session
+from stages.core.inference.photo_masks import find_photo_masks
+
+
+class InpainterModel:
+    """A trained inpainter: ``restore(crops, holes, labels)`` maps ``(N, S, S, 3)`` uint8 RGB, ``(N, S, S)`` bool
+    holes and ``(N, S, S)`` class ids to ``(N, S, S, 3)`` uint8 with the holes filled.
+    ``path``: ``models/inpainter.onnx`` or the ``.pt`` checkpoint."""
+
+    def __init__(self, path: str | Path, threads: int = 2):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: inpainter not found (train one with `dvc repro train_inpainter`)")
+        if self.path.suffix == ".onnx":
+            self.session, self.model = onnx_session(self.path, threads), None
+            self.size = int(self.session.get_inputs()[0].shape[2])
+        elif self.path.suffix == ".pt":
+            import torch
+
+            from stages.core.inpainting import load_inpainter
+            from stages.core.torch_utils import load_checkpoint
+
+            torch.set_num_threads(threads)
+            self.session, self.model = None, load_inpainter(self.path)
+            self.size = int(load_checkpoint(self.path).get("input_size", 256))
+        else:
+            raise ValueError(f"{self.path}: an inpainter is an .onnx export or a .pt checkpoint")
+
+    def restore(self, crops: np.ndarray, holes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        masked = np.moveaxis(np.asarray(crops, np.float32) / 127.5 - 1, -1, 1)
+        hole = np.asarray(holes, np.float32)[:, None]
+        ids = np.asarray(labels, np.int64)
+        if self.session is not None:
+            out = np.concatenate([self.session.run(None, {"masked": masked[i:i + 1], "mask": hole[i:i + 1],
+                                                          "labels": ids[i:i + 1]})[0] for i in range(len(masked))])
+        else:
+            import torch
+
+            with torch.no_grad():
+                out = self.model(torch.from_numpy(masked), torch.from_numpy(hole), torch.from_numpy(ids)).numpy()
+        return np.clip(np.round((np.moveaxis(out, 1, -1) + 1) * 127.5), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class UnmaskedPhoto:
+    """The photo with every found mask removed, one summary per face, and the faces the detector set aside."""
+
+    restored: np.ndarray
+    faces: list[dict] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+
+    @property
+    def restored_faces(self) -> int:
+        return sum(face["status"] == "restored" for face in self.faces)
+
+
+def blend_back(image: np.ndarray, restored_crop: np.ndarray, hole: np.ndarray, matrix: np.ndarray,
+               feather: float = 2.0) -> np.ndarray:
+    """Paste ``restored_crop`` (S, S, 3) uint8 into ``image`` (H, W, 3) through the inverse of ``matrix`` (2, 3).
+
+    The weight is 1 on the warped ``hole`` (S, S) bool and falls to 0 outside it over twice ``2 * feather`` crop
+    pixels (scaled to photo pixels), never reaching further; the restored crop equals the photo there, so the
+    feather only hides the resampling seam, and no pixel of the hole keeps any of the mask.
+    """
+    height, width = image.shape[:2]
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))  # crop pixels per photo pixel
+    sigma = max(feather / scale, 0.5)
+    reach = int(np.ceil(2 * sigma))
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    covered = (cv2.warpAffine(hole.astype(np.float32), matrix, (width, height), flags=flags, borderValue=0) > 0)
+    grown = cv2.dilate(covered.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
+    weight = np.maximum(cv2.GaussianBlur(grown, (2 * reach + 1,) * 2, sigma), covered.astype(np.float32))
+    pasted = cv2.warpAffine(restored_crop, matrix, (width, height), flags=flags, borderMode=cv2.BORDER_REPLICATE)
+    out = image.astype(np.float32) * (1 - weight[..., None]) + pasted.astype(np.float32) * weight[..., None]
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def unmask_photo(image: np.ndarray, finder: MaskFinder, parser: ParserModel, inpainter: InpainterModel,
+                 framing: Framing, min_face_size: int = 40, detector: str = "hog+cnn", upsample: int = 1,
+                 feather: float = 2.0) -> UnmaskedPhoto:
+    """Every masked face of ``image`` (H, W, 3) uint8 RGB restored; unmasked faces are left as they are."""
+    found = find_photo_masks(image, finder, framing, inpainter.size, min_face_size, detector, upsample)
+    result = UnmaskedPhoto(np.array(image, copy=True), rejected=list(found.rejected))
+    for face in found.faces:
+        summary = {"box": list(face.face.box), "detector": face.face.detector,
+                   "mask_fraction": round(face.mask.fraction, 4)}
+        if not face.mask.found:
+            summary["status"] = (f"left unchanged: no mask found (region {100 * face.mask.fraction:.1f}% of the face, "
+                                 f"below {100 * finder.settings.min_region:.0f}%)")
+            result.faces.append(summary)
+            continue
+        labels = parser.probabilities(face.crop[None]).argmax(-1)
+        if labels.shape[1:] != face.mask.region.shape:
+            labels = np.stack([cv2.resize(lab.astype(np.uint8), face.mask.region.shape[::-1],
+                                          interpolation=cv2.INTER_NEAREST) for lab in labels])
+        restored = inpainter.restore(face.crop[None], face.mask.region[None], labels)[0]
+        result.restored = blend_back(result.restored, restored, face.mask.region, face.matrix, feather)
+        result.faces.append({**summary, "status": "restored"})
+    return result

@@ -1,0 +1,233 @@
+"""The mask finder: restyling the mask pixels, its samples, training on a tiny set, export and finding a mask."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stages.core.cache_arrays import CachedSplit
+from stages.core.inference.mask_finder import (
+    FinderSettings,
+    MaskFinder,
+    dilate,
+    face_pixels,
+    find_mask,
+    regions_from_probabilities,
+)
+from stages.core.mask_finding import (
+    FinderAugmentParams,
+    FinderSamples,
+    MaskFinderParams,
+    checkpoint_payload,
+    export_finder_onnx,
+    fit_mask_finder,
+    pattern_texture,
+    restyle_region,
+    score_mask_finder,
+)
+from stages.core.masked_arrays import MaskedPhotos
+from stages.core.params import ParamsError
+from stages.core.torch_utils import save_checkpoint
+
+SIZE = 64
+
+
+def masked_blobs(n: int, seed: int):
+    """``n`` clean photos (textured backgrounds with a skin ellipse) and their masked copies: a lower-face patch
+    in a random colour, sometimes striped, with thin 'ear loops'; returns (clean, masked, regions)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    clean = np.empty((n, SIZE, SIZE, 3), np.uint8)
+    masked, regions = np.empty_like(clean), np.zeros((n, SIZE, SIZE), np.uint8)
+    for i in range(n):
+        background = rng.integers(20, 235, (4, 4, 3)).astype(np.float32)
+        clean[i] = np.clip(np.kron(background, np.ones((16, 16, 1))) + rng.normal(0, 8, (SIZE, SIZE, 3)), 0, 255)
+        cy, cx, r = rng.integers(26, 38), rng.integers(26, 38), rng.integers(14, 20)
+        face = ((yy - cy) / r) ** 2 + ((xx - cx) / (0.8 * r)) ** 2 < 1
+        clean[i][face] = rng.integers(120, 220) * np.array([1.0, 0.8, 0.7])
+        patch = face & (yy > cy + rng.integers(-4, 2))
+        loops = (np.abs(yy - (cy + 2)) < 1) & (np.abs(xx - cx) < r + 4) & ~face
+        region = patch | loops
+        colour = rng.integers(0, 256, 3)
+        masked[i] = clean[i]
+        masked[i][region] = colour
+        if rng.random() < 0.5:
+            masked[i][region & (xx % 6 < 3)] = 255 - colour
+        regions[i] = region
+    return clean, masked, regions
+
+
+@pytest.fixture(scope="module")
+def tiny_masks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("finder")
+    cache, masks = root / "cache", root / "masks"
+    cache.mkdir(), masks.mkdir()
+    for split, n, seed in (("train", 48, 0), ("val", 8, 1), ("test", 12, 2)):
+        clean, masked, regions = masked_blobs(n, seed)
+        np.save(cache / f"{split}_images.npy", clean)
+        np.save(cache / f"{split}_labels.npy", np.zeros((n, SIZE, SIZE), np.uint8))
+        np.save(cache / f"{split}_landmarks.npy", np.full((n, 68, 2), np.nan, np.float32))
+        pd.DataFrame({"row": range(n), "id": range(n), "source": "blobs"}).to_csv(cache / f"{split}_ids.csv", index=False)
+        np.save(masks / f"{split}_masked.npy", masked)
+        np.save(masks / f"{split}_masks.npy", regions)
+        np.save(masks / f"{split}_source_index.npy", np.arange(n, dtype=np.int64))
+    return masks, cache
+
+
+TINY = {"widths": [8, 16, 24], "input_size": 32, "epochs": 12, "batch_size": 8, "lr": 0.01, "clean_fraction": 0.5,
+        "dilation": 2, "threads": 1, "augment": {"affine": 0.3, "recolour": 0.3, "pattern": 0.3, "lighting": 0.3,
+                                                 "camera": 0.0}}
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_masks):
+    masks, cache = tiny_masks
+    return fit_mask_finder(TINY, masks, cache), MaskFinderParams.from_params(TINY)
+
+
+# ------------------------------------------------------------------------------------------------- restyling
+
+def test_restyling_changes_only_the_mask_pixels():
+    clean, masked, regions = masked_blobs(6, 3)
+    region = regions[0].astype(bool)
+    changed_any = False
+    for seed in range(6):
+        out = restyle_region(masked[0], region, np.random.default_rng(seed), recolour=0.5, pattern=0.5)
+        assert out.shape == masked[0].shape and out.dtype == np.uint8
+        assert np.array_equal(out[~region], masked[0][~region])
+        changed_any |= not np.array_equal(out[region], masked[0][region])
+    assert changed_any
+    untouched = restyle_region(masked[0], region, np.random.default_rng(0), recolour=0.0, pattern=0.0)
+    assert np.array_equal(untouched, masked[0])
+
+
+def test_patterns_are_varied_rgb_images():
+    textures = [pattern_texture(np.random.default_rng(seed), 48) for seed in range(12)]
+    assert all(t.shape == (48, 48, 3) for t in textures)
+    assert np.mean([t.std() > 5 for t in textures]) > 0.5  # most prints have structure
+    assert len({round(float(t.mean()), 1) for t in textures}) > 8
+
+
+def test_restyle_probabilities_must_leave_room_for_one_restyle():
+    with pytest.raises(ParamsError, match="recolour \\+ pattern"):
+        MaskFinderParams.from_params({"augment": {"recolour": 0.7, "pattern": 0.6}})
+    with pytest.raises(ParamsError, match="multiple of 16"):
+        MaskFinderParams.from_params({"input_size": 120})
+
+
+def test_samples_hold_masked_photos_then_clean_photos_with_empty_targets(tiny_masks):
+    masks, cache = tiny_masks
+    samples = FinderSamples(MaskedPhotos(masks, "train"), CachedSplit(cache, "train"), 32, clean_fraction=0.25)
+    assert len(samples) == 48 + 12
+    image, target = samples[0]
+    assert image.shape == (3, 32, 32) and target.shape == (1, 32, 32)
+    assert 0 < target.mean() < 0.5
+    assert all(samples[i][1].sum() == 0 for i in range(48, 60))
+    augmented = FinderSamples(MaskedPhotos(masks, "train"), CachedSplit(cache, "train"), 32, 0.25,
+                              FinderAugmentParams(), seed=0)
+    augmented.set_epoch(0)
+    first = augmented[5][0]
+    augmented.set_epoch(0)
+    assert torch.equal(first, augmented[5][0]), "an epoch's augmentation is reproducible"
+
+
+# --------------------------------------------------------------------------------------- training, scoring
+
+def test_finder_learns_the_masks_and_beats_chance(trained, tiny_masks):
+    run, cfg = trained
+    masks, cache = tiny_masks
+    assert run.history[-1]["train_loss"] < 0.6 * run.history[0]["train_loss"]
+    from stages.core.mask_finding import TorchFinder
+
+    scores = score_mask_finder(TorchFinder(run.model, cfg.settings()), MaskedPhotos(masks, "test"),
+                               CachedSplit(cache, "test"))
+    coverage = float(np.load(masks / "test_masks.npy").mean())
+    # Chance: marking every pixel scores IoU = coverage (about 0.15); marking none finds no mask at all.
+    assert scores["iou"] > max(0.5, 2 * coverage)
+    assert scores["masked_found_rate"] >= 0.9
+    assert scores["clean_found_rate"] <= 0.25
+    assert scores["dilated_recall"] >= scores["iou"]
+
+
+def test_training_is_deterministic(tiny_masks):
+    masks, cache = tiny_masks
+    cfg = {**TINY, "epochs": 1}
+    first, second = fit_mask_finder(cfg, masks, cache), fit_mask_finder(cfg, masks, cache)
+    assert first.history == second.history
+    assert all(torch.equal(a, b) for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()))
+
+
+def test_onnx_and_checkpoint_agree_and_carry_their_settings(trained, tmp_path, tiny_masks):
+    run, cfg = trained
+    export_finder_onnx(run.model, tmp_path / "finder.onnx", cfg.settings())
+    save_checkpoint(tmp_path / "finder.pt", checkpoint_payload(run, cfg))
+    onnx_finder, torch_finder = MaskFinder(tmp_path / "finder.onnx"), MaskFinder(tmp_path / "finder.pt")
+    assert onnx_finder.settings == torch_finder.settings == cfg.settings()
+    crops = np.load(tiny_masks[0] / "test_masked.npy")[:3]
+    assert np.abs(onnx_finder.probabilities(crops) - torch_finder.probabilities(crops)).max() < 1e-4
+    assert MaskFinder(tmp_path / "finder.onnx", dilation=9).settings.dilation == 9
+
+
+# ------------------------------------------------------------------------------------------- finding a mask
+
+def test_find_mask_returns_a_dilated_crop_sized_region(trained, tmp_path, tiny_masks):
+    run, cfg = trained
+    export_finder_onnx(run.model, tmp_path / "finder.onnx", cfg.settings())
+    finder = MaskFinder(tmp_path / "finder.onnx")
+    masked = np.load(tiny_masks[0] / "test_masked.npy")
+    found = find_mask(finder, masked[0])
+    assert found.region.shape == (SIZE, SIZE) and found.region.dtype == bool
+    raw = finder.probabilities(masked[:1])[0] >= cfg.threshold
+    assert found.found and found.fraction == pytest.approx(raw.mean())
+    assert np.array_equal(found.region, dilate(raw, cfg.dilation)) and found.region.sum() > raw.sum()
+    clean = np.load(tiny_masks[1] / "test_images.npy")
+    assert not any(find_mask(finder, clean[i]).region.any() for i in range(3) if not find_mask(finder, clean[i]).found)
+    with pytest.raises(ValueError, match="uint8"):
+        find_mask(finder, masked[0].astype(np.float32))
+
+
+def test_regions_below_the_minimum_are_no_mask_and_dilation_grows_by_a_disc():
+    probabilities = np.zeros((2, 40, 40), np.float32)
+    probabilities[0, 10:20, 10:20] = 0.9   # 100 px
+    probabilities[1, 5:7, 5:7] = 0.9       # 4 px
+    settings = FinderSettings(input_size=32, threshold=0.5, min_region=0.02, dilation=3)
+    big, small = regions_from_probabilities(probabilities, settings, face_area=1000.0)
+    assert big.found and big.fraction == pytest.approx(0.1) and big.region[7:23, 10:20].all() and not big.region[6, 10]
+    assert not small.found and small.fraction == pytest.approx(0.004) and not small.region.any()
+    whole_crop = regions_from_probabilities(probabilities[:1], settings)[0]
+    assert whole_crop.fraction == pytest.approx(100 / 1600)
+    point = np.zeros((15, 15), bool)
+    point[7, 7] = True
+    disc = dilate(point, 3)
+    distance = np.hypot(*(np.mgrid[:15, :15] - 7))
+    assert disc[distance <= 3].all() and not disc[distance > 3.7].any()
+    assert np.array_equal(dilate(point, 0), point)
+
+
+def test_the_face_is_the_template_hull():
+    square = np.zeros((68, 2), np.float32)
+    square[:17] = [10, 10]
+    square[17:34] = [30, 10]
+    square[34:51] = [30, 30]
+    square[51:] = [10, 30]
+    assert face_pixels(square, 64, 64) == pytest.approx(400)
+    assert face_pixels(square, 64, 128) == pytest.approx(1600)
+
+
+def test_photo_masks_align_every_face_and_search_it(trained, tmp_path):
+    from masks_fixtures import astronaut_face
+
+    from stages.core.inference.alignment import measure_framing
+    from stages.core.inference.photo_masks import find_photo_masks
+
+    run, cfg = trained
+    export_finder_onnx(run.model, tmp_path / "finder.onnx", cfg.settings())
+    image, landmarks = astronaut_face()
+    framing = measure_framing(landmarks[None], 256).scaled_to(SIZE)
+    result = find_photo_masks(image, MaskFinder(tmp_path / "finder.onnx"), framing, detector="hog")
+    assert len(result.faces) == 1
+    face = result.faces[0]
+    assert face.crop.shape == (SIZE, SIZE, 3) and face.matrix.shape == (2, 3)
+    assert face.mask.region.shape == (SIZE, SIZE) and result.any_found == face.mask.found
+    assert face.mask.fraction == pytest.approx(
+        (MaskFinder(tmp_path / "finder.onnx").probabilities(face.crop[None])[0] >= cfg.threshold).sum()
+        / face_pixels(framing.template, framing.size, SIZE))

@@ -1,0 +1,127 @@
+"""`faceparse unmask`: the feathered paste-back, faces with and without a mask, and the command's outputs."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from inference_fixtures import tiny_onnx_parser
+from masks_fixtures import astronaut_face
+from PIL import Image
+
+from stages import cli
+from stages.core.inference.alignment import Framing, measure_framing
+from stages.core.inference.mask_finder import FinderSettings, MaskFinder
+from stages.core.inference.parsing import ParserModel
+from stages.core.inference.photo_masks import find_photo_masks
+from stages.core.inference.unmask import InpainterModel, blend_back, unmask_photo
+from stages.core.inpainting import export_inpainter_onnx
+from stages.core.mask_finding import export_finder_onnx
+from stages.core.models.inpainter import ParseGuidedInpainter
+from stages.core.models.mask_finder import MaskFinderNet
+from stages.core.synthetic_faces import face_rng, render_face
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Untrained tiny parser, inpainter and mask finder exports at 128 px, and a framing from synthetic faces.
+    The finder's threshold is 0 (every pixel is mask) or 1.01 (none is): what it finds is then known."""
+    root = tmp_path_factory.mktemp("models")
+    faces = [render_face(face_rng(3, i), SIZE) for i in range(12)]
+    measure_framing(np.stack([f.landmarks for f in faces]), SIZE).save(root / "framing.json")
+    tiny_onnx_parser(root / "parser.onnx", SIZE)
+    torch.manual_seed(0)
+    export_inpainter_onnx(ParseGuidedInpainter((8, 8, 16, 16), blocks=1), root / "inpainter.onnx", SIZE)
+    for name, threshold in (("finder_all", 0.0), ("finder_none", 1.01)):
+        export_finder_onnx(MaskFinderNet((8, 16)), root / f"{name}.onnx", FinderSettings(32, threshold, 0.02, 2))
+    return root
+
+
+def test_blend_back_replaces_the_hole_and_keeps_the_photo_beyond_the_feather():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    matrix = np.array([[0.5, 0, -10], [0, 0.5, -5]], np.float64)  # photo -> 64-px crop, 2 photo pixels per crop pixel
+    restored = np.full((64, 64, 3), 7, np.uint8)
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 20:40] = 1
+    out = blend_back(image, restored, hole, matrix, feather=2.0)
+    # crop pixels 20..39 are photo columns 60..99 and rows 50..89
+    assert (out[51:89, 61:99] == 7).all()
+    # sigma = 2 crop px = 4 photo px; the weight reaches 2 * (2 sigma) = 16 photo pixels past the hole
+    far = np.ones(image.shape[:2], bool)
+    far[50 - 17:90 + 17, 60 - 17:100 + 17] = False
+    np.testing.assert_array_equal(out[far], image[far])
+
+
+def test_a_face_without_a_mask_is_left_bit_identical_and_the_reason_given(models):
+    image, _ = astronaut_face()
+    result = unmask_photo(image, MaskFinder(models / "finder_none.onnx", 1), ParserModel(models / "parser.onnx", 1),
+                          InpainterModel(models / "inpainter.onnx", 1), Framing.load(models / "framing.json"))
+    assert len(result.faces) == 1 and result.restored_faces == 0
+    assert result.faces[0]["status"].startswith("left unchanged: no mask found")
+    np.testing.assert_array_equal(result.restored, image)
+
+
+def test_a_masked_face_is_restored_inside_the_found_region_only(models):
+    face, _ = astronaut_face()
+    image = cv2.copyMakeBorder(face, 160, 160, 160, 160, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    finder, framing = MaskFinder(models / "finder_all.onnx", 1), Framing.load(models / "framing.json")
+    result = unmask_photo(image, finder, ParserModel(models / "parser.onnx", 1),
+                          InpainterModel(models / "inpainter.onnx", 1), framing)
+    assert result.restored_faces == 1 and result.faces[0]["status"] == "restored"
+    changed = np.abs(result.restored.astype(int) - image.astype(int)).max(-1) > 0
+    # the whole aligned crop was "mask": the change covers the crop's footprint, plus at most the feather
+    matrix = find_photo_masks(image, finder, framing).faces[0].matrix
+    footprint = cv2.warpAffine(np.ones((SIZE, SIZE), np.uint8), matrix, image.shape[1::-1],
+                               flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
+    assert changed[footprint].mean() > 0.5
+    sigma = 2.0 / np.sqrt(abs(np.linalg.det(matrix[:, :2])))  # the default feather of 2 crop pixels, in photo pixels
+    margin = 2 * int(np.ceil(2 * sigma)) + 2
+    reach = cv2.dilate(footprint.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
+    assert not changed[~reach].any()
+
+
+def test_cli_unmask_writes_photo_json_and_comparison_and_reports_bad_files(tmp_path, models, capsys):
+    image, _ = astronaut_face()
+    Image.fromarray(image).save(tmp_path / "face.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(50))
+    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(tmp_path / "wall.png")
+    common = ["--model", str(models / "parser.onnx"), "--framing", str(models / "framing.json"),
+              "--inpainter", str(models / "inpainter.onnx"), "--threads", "1"]
+    out = tmp_path / "out"
+    code = cli.main(["unmask", str(tmp_path / "face.png"), str(tmp_path / "broken.jpg"), str(tmp_path / "wall.png"),
+                     "-o", str(out), "--compare", "--mask-finder", str(models / "finder_all.onnx"), *common])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_SOME_FAILED
+    assert "broken.jpg" in err and "wall.png: no usable face" in err
+    summary = json.loads((out / "face.json").read_text())
+    assert summary["restored_faces"] == 1
+    assert np.asarray(Image.open(out / "face.unmasked.png")).shape == image.shape
+    assert np.asarray(Image.open(out / "face.compare.png")).shape[1] > 2 * image.shape[1]
+    # no mask: exit 0, the photo written unchanged, the reason on stderr
+    code = cli.main(["unmask", str(tmp_path / "face.png"), "-o", str(tmp_path / "same"),
+                     "--mask-finder", str(models / "finder_none.onnx"), *common])
+    assert code == cli.EXIT_OK and "no mask found" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "same" / "face.unmasked.png")), image)
+
+
+def test_cli_unmask_names_a_missing_inpainter_and_exits_2(tmp_path, models, capsys):
+    code = cli.main(["unmask", str(tmp_path), "--model", str(models / "parser.onnx"), "--framing",
+                     str(models / "framing.json"), "--mask-finder", str(models / "finder_all.onnx"),
+                     "--inpainter", str(tmp_path / "none.onnx")])
+    assert code == cli.EXIT_USAGE and "none.onnx: inpainter not found" in capsys.readouterr().err
+
+
+def test_small_face_is_set_aside_with_its_reason(tmp_path, models, capsys):
+    image, _ = astronaut_face()
+    small = cv2.resize(image, (60, 60), interpolation=cv2.INTER_AREA)
+    Image.fromarray(small).save(tmp_path / "small.png")
+    code = cli.main(["unmask", str(tmp_path / "small.png"), "-o", str(tmp_path / "o"), "--min-face-size", "80",
+                     "--model", str(models / "parser.onnx"), "--framing", str(models / "framing.json"),
+                     "--inpainter", str(models / "inpainter.onnx"), "--mask-finder", str(models / "finder_all.onnx")])
+    assert code == cli.EXIT_SOME_FAILED
+    assert "small.png: no usable face" in capsys.readouterr().err
