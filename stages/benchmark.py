@@ -5,14 +5,20 @@ as a whole photo and through ``faceparse``'s detect-align-parse path with ``mode
 ``reframed`` key of ``metrics/parser.json``; under ``masked``, the parser under the masks of the masks stage's
 test photos. ``metrics/mask_finder.json`` scores the mask finder on the same photos.
 
+It also writes the latency table of the exported parsers (the parser and the distilled student, each as torch
+fp32, ONNX Runtime fp32 and int8, at each of ``benchmark.table_threads``; see :mod:`stages.core.latency`) to
+``metrics/latency.json`` and its F1-against-latency plot with the Pareto front to ``metrics/plots/latency_pareto.png``.
+
 Reads params ``benchmark``. Writes ``metrics/parser.json``, ``metrics/inpainter.json``,
-``metrics/mask_finder.json`` and PNGs in ``metrics/plots/``.
+``metrics/mask_finder.json``, ``metrics/latency.json`` and PNGs in ``metrics/plots/``.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+from stages.core.cache_arrays import CachedSplit
 from stages.core.evaluation import (
     BenchmarkParams,
     benchmark_mask_finder,
@@ -22,10 +28,12 @@ from stages.core.evaluation import (
 )
 from stages.core.inpainter_evaluation import benchmark_inpainter
 from stages.core.io import write_json_atomic
-from stages.core.plots import save_confusion_matrix, save_image_grid
+from stages.core.latency import ExportedModel, latency_table, pareto_front, table_rows
+from stages.core.plots import save_confusion_matrix, save_image_grid, save_pareto_plot
 
 CACHE_DIR, MASKS_DIR, MODELS = Path("data/cache"), Path("data/masks"), Path("models")
 METRICS, PLOTS = Path("metrics"), Path("metrics/plots")
+REALTIME_TARGET = 0.6  # a real-time parser takes at most 0.6x DeepLabV3+-mnv2's latency (issue 13)
 
 
 def _rounded(obj, digits: int = 4):
@@ -55,6 +63,16 @@ def main() -> None:
     write_json_atomic(METRICS / "inpainter.json", _rounded(inpainter_metrics))
     # columns: masked photo, inpainter, Telea, Navier-Stokes, clean photo
     save_image_grid(inpainter_rows, PLOTS / "inpainter_samples.png")
+    latency = latency_table({name: ExportedModel(MODELS / f"{name}.pt", MODELS / f"{name}.onnx",
+                                                 MODELS / f"{name}_int8.onnx") for name in ("parser", "student")},
+                            CachedSplit(CACHE_DIR, "test"), cfg.table_threads, runs)
+    latency["default"] = json.loads((MODELS / "deploy.json").read_text())["default"]
+    write_json_atomic(METRICS / "latency.json", _rounded(latency))
+    rows = table_rows(latency, threads)
+    points = [(f"{r['model']} {r['variant']}", r["ratio_to_reference"], r["test_f1_fg"]) for r in rows]
+    save_pareto_plot(points, pareto_front([(x, y) for _, x, y in points]), PLOTS / "latency_pareto.png",
+                     f"latency / DeepLabV3+-mnv2's, same run ({threads} threads, batch 1)", "exported parsers",
+                     target=REALTIME_TARGET)
     write_json_atomic(METRICS / "mask_finder.json", _rounded(benchmark_mask_finder(
         MODELS / "mask_finder.onnx", MODELS / "framing.json", MASKS_DIR, CACHE_DIR, threads)))
     reframed = parser_metrics["reframed"]

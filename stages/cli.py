@@ -31,8 +31,9 @@ def _rgb(text: str) -> tuple[int, int, int]:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="photos, folders of photos or glob patterns (JPEG, PNG, WebP, ...)")
     parser.add_argument("-o", "--out", type=Path, default=Path("faceparse-out"), help="output folder [%(default)s]")
-    parser.add_argument("--model", type=Path, default=Path("models/parser.onnx"),
-                        help="parser: an ONNX export or a .pt checkpoint [%(default)s]")
+    parser.add_argument("--model", type=Path, default=Path("models/faceparse.onnx"),
+                        help="parser: an ONNX export or a .pt checkpoint [%(default)s: the real-time default that "
+                             "the deploy stage chose, see models/deploy.json]")
     parser.add_argument("--framing", type=Path, default=Path("models/framing.json"),
                         help="the training framing measured by the pipeline's framing stage [%(default)s]")
     parser.add_argument("--min-face-size", type=int, default=40, help="smallest face box side, pixels [%(default)s]")

@@ -2,7 +2,8 @@
 
 Reads params ``parser`` and the top-level ``loss``. Reads ``data/cache/``, ``data/masks/`` (masked photos for
 ``parser.augment.masked_photo``) and ``data/unified/class_weights.json``.
-Writes ``models/parser.pt``, ``models/parser.onnx``, the dvclive log ``metrics/train_parser/`` and
+Writes ``models/parser.pt``, ``models/parser.onnx`` (the deployable graph of :mod:`stages.core.deploy`: uint8
+photo in, labels and logits out), the dvclive log ``metrics/train_parser/`` and
 ``metrics/plots/parser_training.png``.
 
 ``parser.devices`` > 1 runs it as that many DDP processes under torchrun (see :mod:`stages.core.distributed`);
@@ -17,6 +18,7 @@ from pathlib import Path
 from dvclive import Live
 
 from stages.core.cache_arrays import CachedSplit
+from stages.core.deploy import export_deployable_onnx
 from stages.core.distributed import training_processes
 from stages.core.params import section
 from stages.core.plots import save_learning_curves
@@ -24,7 +26,6 @@ from stages.core.torch_utils import save_checkpoint
 from stages.core.training import (
     ParserParams,
     check_loss_spec,
-    export_onnx,
     fit_parser,
     load_class_weights,
     without_timings,
@@ -56,7 +57,7 @@ def main() -> None:
     save_checkpoint(MODEL_DIR / "parser.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict(), "loss": loss_spec,
                                               "input_size": size, "history": without_timings(run.history),
                                               "best": without_timings([run.best])[0]})
-    export_onnx(run.model, MODEL_DIR / "parser.onnx", size)
+    export_deployable_onnx(run.model, MODEL_DIR / "parser.onnx", size)
     save_learning_curves(run.history, CURVES_PNG, f"{cfg.arch} / {cfg.encoder}, loss {loss_spec}")
 
 

@@ -7,6 +7,8 @@ import yaml
 from conftest import REPO_ROOT
 
 from stages.core.cache_arrays import CacheParams
+from stages.core.deploy import DeployParams
+from stages.core.distillation import DistillParams
 from stages.core.evaluation import BenchmarkParams
 from stages.core.inference.enhance import EnhanceParams
 from stages.core.inference.training_framing import FramingParams
@@ -19,7 +21,7 @@ from stages.core.training import ParserParams, check_loss_spec
 from stages.core.unify import UnifySettings
 
 SECTIONS = [UnifySettings, CacheParams, FramingParams, ParserParams, InpainterParams, BenchmarkParams, EnhanceParams,
-            MaskFinderParams]
+            MaskFinderParams, DistillParams, DeployParams]
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 
 

@@ -19,6 +19,7 @@ from stages.core.classes import NUM_CLASSES, overlay
 from stages.core.inference.alignment import Framing
 from stages.core.inference.mask_finder import face_pixels
 from stages.core.inference.parsing import ParserModel, onnx_session, parse_photo
+from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, is_deployable
 from stages.core.mask_finding import score_finder_export
 from stages.core.masked_arrays import MaskedPhotos
 from stages.core.metrics import confusion_matrix, segmentation_report
@@ -33,24 +34,33 @@ log = logging.getLogger(__name__)
 
 
 class BenchmarkParams(ParamsSection):
-    """The ``benchmark`` section: ONNX Runtime intra-op ``threads``, timed ``latency_runs`` after warm-up, and
-    the reframed test set (``reframed``, see :class:`stages.core.reframing.ReframedParams`)."""
+    """The ``benchmark`` section: ONNX Runtime intra-op ``threads``, timed ``latency_runs`` after warm-up, the
+    thread counts of the latency table (``table_threads``, see :mod:`stages.core.latency`), and the reframed
+    test set (``reframed``, see :class:`stages.core.reframing.ReframedParams`)."""
 
     SECTION = "benchmark"
     threads: int = Field(2, ge=1)
-    latency_runs: int = Field(30, ge=1)
+    latency_runs: int = Field(50, ge=1)
+    table_threads: list[int] = [1, 2]
     reframed: ReframedParams = ReframedParams()
+
+
+def _onnx_feed(session, images: np.ndarray) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The outputs to ask for and the feed: uint8 photos for the deployable graph, normalised floats otherwise."""
+    if is_deployable(session):
+        return [LABELS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(images, np.uint8)}
+    return None, {session.get_inputs()[0].name: normalise(images)}
 
 
 def onnx_latency_ms(session, image: np.ndarray, runs: int, warmup: int = 3) -> dict[str, float]:
     """Median (and p90) wall time of one batch-1 inference of ``image`` (S, S, 3) uint8, in milliseconds."""
-    feed = {session.get_inputs()[0].name: normalise(image[None])}
+    outputs, feed = _onnx_feed(session, image[None])
     for _ in range(warmup):
-        session.run(None, feed)
+        session.run(outputs, feed)
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        session.run(None, feed)
+        session.run(outputs, feed)
         times.append((time.perf_counter() - start) * 1000)
     return {"median": float(np.median(times)), "p90": float(np.percentile(times, 90))}
 
@@ -80,7 +90,9 @@ def benchmark_parser(checkpoint: Path, onnx_path: Path, cache_dir: Path, threads
     report = segmentation_report(cm)
     session = onnx_session(onnx_path, threads)
     probe = np.asarray(test.images[: min(4, len(test))])
-    onnx_pred = session.run(None, {"image": normalise(probe)})[0].argmax(1)
+    outputs, feed = _onnx_feed(session, probe)
+    onnx_out = session.run(outputs, feed)[0]
+    onnx_pred = onnx_out if outputs else onnx_out.argmax(1)
     agreement = float((onnx_pred == predict_labels(model, probe)).mean())
     metrics = {
         **report,
@@ -115,7 +127,7 @@ def score_reframed(reframed: ReframedSet, parser: ParserModel, framing: Framing,
     """
     if predict is None:
         def predict(images: np.ndarray) -> np.ndarray:
-            return parser.probabilities(images).argmax(-1).astype(np.uint8)
+            return parser.labels(images)
     whole_cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     path_cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     faces_found = photos_with_face = 0

@@ -61,3 +61,28 @@ def save_learning_curves(history: list[dict], path: str | Path, title: str) -> N
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def save_pareto_plot(points: list[tuple[str, float, float]], front: list[bool], path: str | Path, xlabel: str,
+                     title: str, target: float | None = None) -> None:
+    """Score against latency, one labelled point per ``(name, latency, score)``; points on the Pareto front
+    (``front[i]`` True) are filled and joined by a step line; ``target``: a dashed vertical line there."""
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    for i, ((name, x, y), on_front) in enumerate(zip(points, front)):
+        ax.scatter([x], [y], s=40, color="tab:red" if on_front else "white", edgecolors="tab:red", zorder=3)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 8 - 14 * (i % 2)), fontsize=8)
+    if target is not None:
+        ax.axvline(target, color="grey", linestyle="--", label=f"target {target:g}")
+    frontier = sorted((x, y) for (_, x, y), on_front in zip(points, front) if on_front)
+    if frontier:
+        ax.step(*zip(*frontier), where="post", color="tab:red", alpha=0.6, label="Pareto front")
+    if frontier or target is not None:
+        ax.legend(loc="lower right")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test mean F1 (foreground)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -368,7 +369,7 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, ctx: DistributedContext, use_amp,
-                     desc) -> float:
+                     desc, extra_loss: ExtraLoss | None = None) -> float:
     """One pass over ``loader`` in train mode; returns the mean training loss per image over all ranks."""
     model.train()
     device = ctx.device
@@ -379,7 +380,10 @@ def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, ctx: D
         labels = labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, use_amp):
-            loss = supervised_loss(unwrap(model), model(images), labels, loss_fn)
+            outputs = model(images)
+            loss = supervised_loss(unwrap(model), outputs, labels, loss_fn)
+            if extra_loss is not None:
+                loss = extra_loss(images, outputs, loss)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
@@ -387,6 +391,11 @@ def _train_one_epoch(model, loader, loss_fn, optimizer, schedule, scaler, ctx: D
         total, n = total + float(loss.detach()) * len(images), n + len(images)
     total, n = sum_over_ranks([total, n], ctx)
     return total / max(n, 1)
+
+
+# ``extra_loss(images, outputs, supervised_loss) -> loss``: how distillation adds its teacher term (see
+# stages/core/distillation.py); ``images`` are the normalised (B, 3, S, S) batch, ``outputs`` the raw forward output.
+ExtraLoss = Callable[[torch.Tensor, Any, torch.Tensor], torch.Tensor]
 
 
 def _log_epoch(live, row: dict) -> None:
@@ -435,7 +444,7 @@ RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "history", "best", "b
 def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Path, class_weights: torch.Tensor | None,
                live=None, seed: int = 0, checkpoint_path: str | Path | None = None,
                resume_from: str | Path | None = None, masks_dir: Path | None = None,
-               ctx: DistributedContext | None = None) -> ParserRun:
+               ctx: DistributedContext | None = None, extra_loss: ExtraLoss | None = None) -> ParserRun:
     """Train the parser of ``cfg`` (the ``parser`` params section); keep the weights of the best val epoch.
 
     ``masks_dir``: the masks stage's output, for ``parser.augment.masked_photo``; without it that augmentation
@@ -445,6 +454,7 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
     ``ctx``: this process's place among torchrun's (default: one process). Every rank trains on its share of
     each global batch; rank 0 alone validates, logs to ``live`` and writes checkpoints, and only its returned
     model holds the best epoch's weights.
+    ``extra_loss``: replaces each batch's supervised loss by ``extra_loss(images, outputs, loss)`` (distillation).
     """
     cfg = parser_params(cfg)
     ctx = ctx or single_process()
@@ -503,7 +513,7 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
         loader.sampler.set_epoch(epoch)
         start = time.perf_counter()
         train_loss = _train_one_epoch(net, loader, loss_fn, optimizer, schedule, scaler, ctx, use_amp,
-                                      f"parser epoch {epoch + 1}/{epochs}")
+                                      f"parser epoch {epoch + 1}/{epochs}", extra_loss)
         epoch_seconds = time.perf_counter() - start
         row = None
         if ctx.is_main:

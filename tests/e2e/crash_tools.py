@@ -29,7 +29,7 @@ import torch
 import yaml
 
 # keys holding wall-clock measurements: epoch_seconds, seconds_per_epoch, onnx_latency_ms, timestamp...
-TIMING_KEY = re.compile(r"seconds|latency_ms|timestamp|duration|(^|_)time($|_)")
+TIMING_KEY = re.compile(r"seconds|latency_ms|_ms$|ratio_to_reference|timestamp|duration|(^|_)time($|_)")
 
 # outputs whose bytes hold wall-clock times, so their md5 differs between any two runs: the parser's
 # checkpoints (their history has epoch_seconds), its dvclive log and its learning-curve figure (they plot
@@ -39,6 +39,8 @@ TIMED_OUTS = {
     "models/parser_last.pt": "checkpoint",
     "metrics/train_parser/plots/metrics": "dvclive",
     "metrics/plots/parser_training.png": "figure",
+    "metrics/distill/plots/metrics": "dvclive",        # the student's training log
+    "metrics/plots/latency_pareto.png": "figure",      # plots measured latencies
 }
 
 

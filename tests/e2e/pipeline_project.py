@@ -26,6 +26,7 @@ TINY = {
     "inpainter": {"epochs": 1, "batch_size": 8, "loss": {"ssim_kind": "ssim"}},
     "mask_finder": {"epochs": 1, "batch_size": 8, "widths": [8, 16], "input_size": 32, "dilation": 1},
     "benchmark": {"latency_runs": 3},
+    "deploy": {"calibration_images": 4},
 }
 
 

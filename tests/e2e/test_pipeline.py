@@ -1,7 +1,8 @@
 """The whole pipeline in a temporary git repository with tiny params, then one experiment.
 
 It checks what a user relies on: `dvc repro` builds every output, and `dvc exp run -S loss=focal`
-re-runs exactly train_parser and benchmark (the mask finder never reads the parser).
+re-runs exactly train_parser, distill (the student learns from the re-trained parser, and the loss is its loss
+too), deploy (new int8 copies and default) and benchmark (the mask finder never reads the parser).
 """
 from __future__ import annotations
 
@@ -35,7 +36,10 @@ def test_repro_builds_every_output(project):
                  "metrics/plots/parser_samples.png", "metrics/plots/parser_reframed.png", "metrics/plots/inpainter_samples.png",
                  "metrics/train_parser/plots/metrics/train_loss.tsv", "metrics/plots/parser_training.png",
                  "metrics/plots/inpainter_training.png", "models/mask_finder.pt", "models/mask_finder.onnx",
-                 "metrics/mask_finder.json", "metrics/train_mask_finder/plots/metrics/train_loss.tsv"):
+                 "metrics/mask_finder.json", "metrics/train_mask_finder/plots/metrics/train_loss.tsv",
+                 "models/student.pt", "models/student.onnx",
+                 "models/parser_int8.onnx", "models/student_int8.onnx", "models/faceparse.onnx", "models/deploy.json",
+                 "metrics/latency.json", "metrics/plots/latency_pareto.png", "metrics/distill/metrics.json"):
         assert (root / path).exists(), path
     parser = json.loads((root / "metrics/parser.json").read_text())
     assert set(parser["per_class"]) >= {"background", "lips", "beard"}
@@ -48,6 +52,13 @@ def test_repro_builds_every_output(project):
     inpainter = json.loads((root / "metrics/inpainter.json").read_text())
     assert {"inpainter", "telea", "navier_stokes", "parse_consistency", "identity_distance"} <= set(inpainter)
     assert list((root / "metrics/train_inpainter/plots/images/val_samples").glob("epoch_*.png"))
+    latency = json.loads((root / "metrics/latency.json").read_text())
+    for model in ("parser", "student"):
+        for variant in ("torch_fp32", "ort_fp32", "ort_int8"):
+            stats = latency[model]["variants"][variant]
+            assert stats["threads_1"]["median_ms"] > 0 and stats["threads_2"]["p90_ms"] > 0
+            assert 0 <= stats["test_f1_fg"] <= 1
+    assert latency["default"] in ("student", "student_int8", "parser", "parser_int8")
 
 
 def test_noop_repro_runs_nothing(project):
@@ -56,15 +67,16 @@ def test_noop_repro_runs_nothing(project):
     assert "Running stage" not in out
 
 
-def test_loss_experiment_reruns_only_training_and_benchmark(project):
+def test_loss_experiment_reruns_only_training_distillation_deploy_and_benchmark(project):
     root, env = project
     out = run(["dvc", "exp", "run", "-S", "loss=focal"], root, env)
     ran = set(re.findall(r"Running stage '([^']+)'", out))
-    assert ran == {"train_parser", "benchmark"}, out[-3000:]
+    assert ran == {"train_parser", "distill", "deploy", "benchmark"}, out[-3000:]
     show = run(["dvc", "exp", "show", "--no-pager", "--md"], root, env)
     assert "focal" in show
     diff = run(["dvc", "metrics", "diff", "--md"], root, env)
     assert "mean_f1_fg" in diff
+    assert "student.variants.ort_fp32.threads_2.median_ms" in diff, diff
 
 
 def test_queued_architecture_sweep_runs_and_compares(project):

@@ -1,7 +1,9 @@
 """Parsing a user's photo: detect faces, align each into the training framing, parse, paste the probabilities back.
 
-The parser runs on ONNX Runtime (``models/parser.onnx``) or, given a ``.pt`` checkpoint, on torch. Both get
-their input from :func:`stages.core.models.preprocessing.normalise`, the normalisation training used.
+The parser runs on ONNX Runtime (``models/parser.onnx``, the deployable graph that takes uint8 photos and
+normalises them itself; see :mod:`stages.core.inference.sessions`) or, given a ``.pt`` checkpoint, on torch with
+:func:`stages.core.models.preprocessing.normalise`, the normalisation training used. Float-input ONNX exports
+of earlier versions still load (they get ``normalise``'s output).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 from stages.core.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
 from stages.core.inference.alignment import Framing, alignment_matrix, paste_back, warp_into_framing
 from stages.core.inference.faces import Face, find_faces
+from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, LOGITS_OUTPUT, input_size, is_deployable, ort_session
 from stages.core.models.preprocessing import normalise
 from stages.core.threads import thread_budget
 
@@ -20,14 +23,10 @@ COVERED = 0.5  # a face's crop covers a photo pixel when at least half of the pi
 
 
 def onnx_session(path: str | Path, threads: int):
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads (``FACEPARSE_THREADS`` overrides; see
-    :mod:`stages.core.threads`) and one inter-op thread."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = thread_budget(threads)
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """An ONNX Runtime CPU session (:func:`stages.core.inference.sessions.ort_session`: one inter-op thread,
+    ``ORT_ENABLE_ALL``) with ``threads`` intra-op threads; ``FACEPARSE_THREADS`` overrides them (see
+    :mod:`stages.core.threads`)."""
+    return ort_session(path, thread_budget(threads))
 
 
 def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -36,9 +35,11 @@ def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 class ParserModel:
-    """A trained parser: ``probabilities(crops)`` maps ``(N, S, S, 3)`` uint8 RGB to ``(N, S, S, 11)`` float32.
+    """A trained parser: ``probabilities(crops)`` maps ``(N, S, S, 3)`` uint8 RGB to ``(N, S, S, 11)`` float32,
+    ``labels(crops)`` to ``(N, S, S)`` uint8 class ids.
 
-    ``path`` is an ONNX export (``models/parser.onnx``) or a checkpoint (``models/parser.pt``).
+    ``path`` is an ONNX export (``models/parser.onnx``, ``models/faceparse.onnx``, an int8 copy) or a checkpoint
+    (``models/parser.pt``).
     """
 
     def __init__(self, path: str | Path, threads: int = 2):
@@ -47,8 +48,8 @@ class ParserModel:
             raise FileNotFoundError(f"{self.path}: parser model not found (train one with `dvc repro`, or pass --model)")
         if self.path.suffix == ".onnx":
             self.session = onnx_session(self.path, threads)
-            shape = self.session.get_inputs()[0].shape
-            self.size = int(shape[2]) if isinstance(shape[2], int) else None
+            self.deployable = is_deployable(self.session)
+            self.size = input_size(self.session)
             self.model = None
         elif self.path.suffix == ".pt":
             import torch
@@ -58,21 +59,31 @@ class ParserModel:
             torch.set_num_threads(thread_budget(threads))
             self.model, payload = load_parser(self.path)
             self.size = int(payload.get("input_size", 0)) or None
-            self.session = None
+            self.session, self.deployable = None, False
         else:
             raise ValueError(f"{self.path}: a parser model is an .onnx export or a .pt checkpoint")
         if self.size is None:
             raise ValueError(f"{self.path}: the model does not record its input size")
 
-    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+    def logits(self, crops: np.ndarray) -> np.ndarray:
+        """``(N, S, S, 3)`` uint8 -> ``(N, 11, S, S)`` logits."""
+        if self.deployable:
+            return self.session.run([LOGITS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(crops, np.uint8)})[0]
         if self.session is not None:
-            logits = self.session.run(None, {self.session.get_inputs()[0].name: normalise(crops)})[0]
-        else:
-            import torch
+            return self.session.run(None, {self.session.get_inputs()[0].name: normalise(crops)})[0]
+        import torch
 
-            with torch.no_grad():
-                logits = self.model(torch.from_numpy(normalise(crops))).numpy()
-        return np.moveaxis(softmax(logits.astype(np.float32), axis=1), 1, -1)
+        with torch.no_grad():
+            return self.model(torch.from_numpy(normalise(crops))).numpy()
+
+    def labels(self, crops: np.ndarray) -> np.ndarray:
+        """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` uint8 class ids; the deployable graph computes them itself."""
+        if self.deployable:
+            return self.session.run([LABELS_OUTPUT], {INPUT_NAME: np.ascontiguousarray(crops, np.uint8)})[0]
+        return self.logits(crops).argmax(1).astype(np.uint8)
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray:
+        return np.moveaxis(softmax(self.logits(crops).astype(np.float32), axis=1), 1, -1)
 
 
 @dataclass
