@@ -74,7 +74,7 @@ class InpainterParams(ParamsSection):
     global_ratio: float = Field(0.75, gt=0, lt=1)
     guided: bool = True
     disc_widths: tuple[int, ...] = (16, 32, 64, 64)
-    epochs: int = Field(6, ge=1)
+    epochs: int = Field(4, ge=1)
     batch_size: int = Field(8, ge=1)
     devices: int = Field(1, ge=1)
     lr: float = Field(0.001, gt=0)
