@@ -373,8 +373,15 @@ def export_inpainter_onnx(model: ParseGuidedInpainter, path: str | Path, size: i
     dummy = (torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size), torch.zeros(1, size, size, dtype=torch.int64))
     program = torch.onnx.export(model, dummy, None, dynamo=True, opset_version=18, verbose=False,
                                 input_names=["masked", "mask", "labels"], output_names=["restored"])
+    import onnx
+
+    proto = program.model_proto
+    # The dynamo exporter annotates every node with its Python stack trace, absolute file paths included, so
+    # the same weights would give different bytes in every clone; the annotations are debugging aids only.
+    for node in proto.graph.node:
+        del node.metadata_props[:]
     with atomic_path(path) as tmp:
-        program.save(str(tmp))
+        onnx.save(proto, str(tmp))
 
 
 def load_inpainter(path: str | Path) -> ParseGuidedInpainter:

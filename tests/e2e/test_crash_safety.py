@@ -138,7 +138,7 @@ def resumed(reference, tmp_path_factory) -> tuple[Path, dict]:
     ref_root, _ = reference
     root = tmp_path_factory.mktemp("resumed")
     env = make_project(root, CRASH)
-    for rel in ("data/cache", "data/unified"):
+    for rel in ("data/cache", "data/unified", "data/masks"):  # masks: the masked-photo augmentation
         shutil.copytree(ref_root / rel, root / rel)
     args = ["python", "-m", "stages.train_parser"]
     before = {"models/parser_last.pt": None}
