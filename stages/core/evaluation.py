@@ -52,17 +52,22 @@ def _onnx_feed(session, images: np.ndarray) -> tuple[list[str], dict[str, np.nda
     return None, {session.get_inputs()[0].name: normalise(images)}
 
 
-def onnx_latency_ms(session, image: np.ndarray, runs: int, warmup: int = 3) -> dict[str, float]:
-    """Median (and p90) wall time of one batch-1 inference of ``image`` (S, S, 3) uint8, in milliseconds."""
-    outputs, feed = _onnx_feed(session, image[None])
+def latency_ms(run: Callable[[], object], runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median and p90 milliseconds of ``runs`` calls of ``run()`` (one batch-1 inference) after ``warmup`` calls."""
     for _ in range(warmup):
-        session.run(outputs, feed)
+        run()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        session.run(outputs, feed)
+        run()
         times.append((time.perf_counter() - start) * 1000)
     return {"median": float(np.median(times)), "p90": float(np.percentile(times, 90))}
+
+
+def onnx_latency_ms(session, image: np.ndarray, runs: int, warmup: int = 3) -> dict[str, float]:
+    """Median (and p90) wall time of one batch-1 inference of ``image`` (S, S, 3) uint8, in milliseconds."""
+    outputs, feed = _onnx_feed(session, image[None])
+    return latency_ms(lambda: session.run(outputs, feed), runs, warmup)
 
 
 def majority_baseline(train_labels: np.ndarray, test: CachedSplit) -> dict:

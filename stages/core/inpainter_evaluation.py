@@ -12,7 +12,6 @@ with the true labels (``inpainter_true_labels``), the upper bound a perfect pars
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from stages.core.classes import NUM_CLASSES
+from stages.core.evaluation import latency_ms
 from stages.core.face_identity import descriptor_distance, face_descriptor
 from stages.core.inference.parsing import onnx_session
 from stages.core.inpainting import MaskedSplit, classical_inpaint, inpaint, load_inpainter
@@ -41,14 +41,7 @@ def inpainter_latency_ms(onnx_path: Path, size: int, threads: int, runs: int, wa
     mask[..., size // 2:, size // 4: 3 * size // 4] = 1
     feed = {"masked": rng.uniform(-1, 1, (1, 3, size, size)).astype(np.float32), "mask": mask,
             "labels": rng.integers(0, NUM_CLASSES, (1, size, size)).astype(np.int64)}
-    for _ in range(warmup):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append((time.perf_counter() - start) * 1000)
-    return {"median": float(np.median(times)), "p90": float(np.percentile(times, 90))}
+    return latency_ms(lambda: session.run(None, feed), runs, warmup)
 
 
 def _image_scores(pred: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict[str, float]:
