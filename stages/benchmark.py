@@ -56,7 +56,7 @@ def main() -> None:
     write_json_atomic(METRICS / "parser.json", _rounded(parser_metrics))
     save_confusion_matrix(cm, PLOTS / "parser_confusion.png", "parser, test split (row-normalised %)")
     save_image_grid(parser_rows, PLOTS / "parser_samples.png")
-    # columns: reframed photo, truth, whole-photo prediction, parse-path prediction
+    # columns: reframed photo, truth (the unscored padding dimmed), whole-photo prediction, parse-path prediction
     save_image_grid(reframed_rows, PLOTS / "parser_reframed.png")
     inpainter_metrics, inpainter_rows = benchmark_inpainter(MODELS / "inpainter.pt", MODELS / "inpainter.onnx",
                                                             MODELS / "parser.pt", MASKS_DIR, CACHE_DIR, threads, runs)

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from inference_fixtures import tiny_onnx_parser
 
-from stages.core.classes import BACKGROUND, CLASS_COLOURS, FACE, index_to_colour
+from stages.core.classes import BACKGROUND, CLASS_COLOURS, FACE, index_to_colour, overlay
 from stages.core.evaluation import BenchmarkParams, score_reframed
 from stages.core.inference.alignment import measure_framing
 from stages.core.inference.parsing import ParserModel
 from stages.core.params import ParamsError
-from stages.core.reframing import ReframedParams, ReframedSet, decompose, image_rng, random_transform, reframe, reframed_set
+from stages.core.reframing import (ReframedParams, ReframedSet, decompose, footprint, image_rng, random_transform, reframe,
+                                   reframed_set)
 from stages.core.synthetic_faces import face_rng, render_face
 
 SIZE = 128
@@ -117,6 +118,27 @@ def test_padding_is_the_mirrored_photo_and_its_label_not_black(faces):
         assert label[y, x] == face.label[ry, rx]
 
 
+def test_the_footprint_is_where_the_photo_itself_lands_and_the_set_carries_it(faces):
+    face = faces[1]
+    zoom_out = ReframedParams(scale_min=0.4, scale_max=0.4, max_shift=0.1, max_rotation=20)
+    image, _, matrix = reframe(face.image, face.label, image_rng(0, 3), zoom_out)
+    inside = footprint(matrix, SIZE)
+    black = cv2.warpAffine(np.full_like(face.image, 200), matrix, (SIZE, SIZE), flags=cv2.INTER_NEAREST,
+                           borderMode=cv2.BORDER_CONSTANT)
+    assert np.array_equal(inside, black[..., 0] > 0)
+    assert inside.mean() == pytest.approx(0.4**2, abs=0.02)  # the photo's square, shrunk to 0.4 of its side
+    interior = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # edges blend bilinearly
+    assert np.array_equal(image[interior], cv2.warpAffine(face.image, matrix, (SIZE, SIZE))[interior])
+    zoom_in = ReframedParams(scale_min=1.5, scale_max=1.5, max_shift=0, max_rotation=10)
+    assert footprint(reframe(face.image, face.label, image_rng(0, 0), zoom_in)[2], SIZE).all()
+
+    images, labels = np.stack([f.image for f in faces[:4]]), np.stack([f.label for f in faces[:4]])
+    reframed = reframed_set(images, labels, ReframedParams())
+    assert reframed.footprints.shape == labels.shape and reframed.footprints.dtype == bool
+    for matrix, inside in zip(reframed.matrices, reframed.footprints):
+        assert np.array_equal(inside, footprint(matrix, SIZE))
+
+
 # ------------------------------------------------------------------------------ scoring, whole photo and parse path
 @pytest.fixture(scope="module")
 def tiny_models(tmp_path_factory, faces):
@@ -136,13 +158,18 @@ def test_scores_are_full_reports_and_a_photo_without_a_face_is_all_background(fa
     for name in ("whole_photo", "parse_path"):
         report = scores[name]
         assert {"pixel_accuracy", "mean_f1_fg", "mean_iou_fg", "mean_f1_all", "per_class"} <= set(report)
-        assert sum(c["support"] for c in report["per_class"].values()) == 3 * SIZE * SIZE
+        assert sum(c["support"] for c in report["per_class"].values()) == reframed.footprints.sum()
+    assert reframed.footprints.sum() < 3 * SIZE * SIZE  # the default zooms out the first of these photos
+    padding = scores["padding_included"]
+    assert set(padding) == {"foreground_share_in_padding", "whole_photo_f1_fg", "parse_path_f1_fg"}
+    foreground = (labels := reframed.labels) > 0
+    assert padding["foreground_share_in_padding"] == pytest.approx((foreground & ~reframed.footprints).sum() / foreground.sum())
     assert len(rows) == 2 and all(len(row) == 4 and all(t.shape == (SIZE, SIZE, 3) for t in row) for row in rows)
 
     wall = np.full((1, SIZE, SIZE, 3), 120, np.uint8)  # a wall, labelled as if a face filled its middle
     truth = np.zeros((1, SIZE, SIZE), np.uint8)
     truth[0, 32:96, 32:96] = FACE
-    blank = ReframedSet(wall, truth, np.tile(np.eye(2, 3), (1, 1, 1)), np.arange(1))
+    blank = ReframedSet(wall, truth, np.tile(np.eye(2, 3), (1, 1, 1)), np.arange(1), np.ones((1, SIZE, SIZE), bool))
     scores, rows = score_reframed(blank, parser, framing, settings, predict=lambda x: np.full(x.shape[:3], FACE), keep=1)
     assert scores["faces_found"] == 0 and scores["photos_with_face"] == 0
     path = scores["parse_path"]
@@ -151,3 +178,23 @@ def test_scores_are_full_reports_and_a_photo_without_a_face_is_all_background(fa
     assert path["mean_f1_fg"] == 0
     assert scores["whole_photo"]["pixel_accuracy"] == pytest.approx(64 * 64 / SIZE**2)  # ``predict`` is used as given
     assert np.array_equal(rows[0][3], wall[0]) and BACKGROUND == 0  # the parse-path overlay shows nothing
+
+
+def test_the_padding_is_left_out_of_the_scores_and_reported_beside_them(tiny_models):
+    parser, framing = tiny_models
+    wall = np.full((1, SIZE, SIZE, 3), 120, np.uint8)
+    truth = np.zeros((1, SIZE, SIZE), np.uint8)
+    truth[0, :, :64] = FACE  # the left half shows a face (the photo itself), the right half is padding
+    truth[0, 10:20, 70:80] = FACE  # with a mirrored copy of some face in it
+    inside = np.zeros((1, SIZE, SIZE), bool)
+    inside[0, :, :64] = True
+    reframed = ReframedSet(wall, truth, np.tile(np.eye(2, 3), (1, 1, 1)), np.arange(1), inside)
+    scores, rows = score_reframed(reframed, parser, framing, ReframedParams(), predict=lambda x: truth * (inside > 0),
+                                  keep=1)
+    assert scores["whole_photo"]["mean_f1_fg"] == 1  # the copy in the padding, missed, does not count
+    assert scores["whole_photo"]["per_class"]["face"]["support"] == SIZE * 64
+    padding = scores["padding_included"]
+    assert padding["foreground_share_in_padding"] == pytest.approx(100 / (SIZE * 64 + 100))
+    assert padding["whole_photo_f1_fg"] == pytest.approx(2 * SIZE * 64 / (2 * SIZE * 64 + 100))
+    assert padding["parse_path_f1_fg"] == 0  # no face found on a wall: all background
+    assert (rows[0][1][:, 64:] < wall[0, :, 64:]).all() and np.array_equal(rows[0][1][:, :64], overlay(wall[0], truth[0])[:, :64])

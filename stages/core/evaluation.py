@@ -121,36 +121,48 @@ def benchmark_parser(checkpoint: Path, onnx_path: Path, cache_dir: Path, threads
 def score_reframed(reframed: ReframedSet, parser: ParserModel, framing: Framing, settings: ReframedParams,
                    predict: Callable[[np.ndarray], np.ndarray] | None = None, keep: int = 0,
                    batch_size: int = 16) -> tuple[dict, list[list[np.ndarray]]]:
-    """Score the parser on a reframed set two ways, each a full ``segmentation_report`` over all its pixels.
+    """Score the parser on a reframed set two ways, each a full ``segmentation_report`` over the pixels that show
+    the photo itself (``reframed.footprints``; the mirrored padding is left out, see :mod:`stages.core.reframing`).
 
     ``whole_photo``: ``predict`` ((N, S, S, 3) uint8 -> (N, S, S) class ids; by default ``parser`` itself) on
     each reframed photo as it stands. ``parse_path``: :func:`parse_photo` (dlib detection with ``settings``'
     detector, alignment to ``framing``, ``parser``, paste-back) on each photo; a photo where no face is found
     is predicted background everywhere, which is what a user would get. Also counts the faces found and the
-    photos with at least one. Returns the scores and, for the first ``keep`` photos, sample rows
-    ``[photo, truth overlay, whole-photo overlay, parse-path overlay]`` (each (S, S, 3) uint8).
+    photos with at least one, and under ``padding_included`` the share of foreground label pixels that lie in
+    the padding and both mean F1 (fg) over every pixel. Returns the scores and, for the first ``keep`` photos,
+    sample rows ``[photo, truth overlay (padding dimmed), whole-photo overlay, parse-path overlay]`` (each
+    (S, S, 3) uint8).
     """
     if predict is None:
         def predict(images: np.ndarray) -> np.ndarray:
             return parser.labels(images)
-    whole_cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
-    path_cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    shown = {name: np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64) for name in ("whole_photo", "parse_path")}
+    every = {name: np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64) for name in ("whole_photo", "parse_path")}
     faces_found = photos_with_face = 0
     rows: list[list[np.ndarray]] = []
     for start in range(0, len(reframed), batch_size):
         images = reframed.images[start:start + batch_size]
         labels = reframed.labels[start:start + batch_size]
+        footprints = reframed.footprints[start:start + batch_size]
         whole = predict(images)
-        whole_cm += confusion_matrix(labels, whole)
-        for image, label, whole_labels in zip(images, labels, whole):
+        for image, label, inside, whole_labels in zip(images, labels, footprints, whole):
             parsed = parse_photo(image, parser, framing, settings.min_face_size, settings.detector, settings.upsample)
-            path_cm += confusion_matrix(label, parsed.labels)
+            for name, pred in (("whole_photo", whole_labels), ("parse_path", parsed.labels)):
+                shown[name] += confusion_matrix(label[inside], pred[inside])
+                every[name] += confusion_matrix(label, pred)
             faces_found += len(parsed.faces)
             photos_with_face += bool(parsed.faces)
             if len(rows) < keep:
-                rows.append([image, overlay(image, label), overlay(image, whole_labels), overlay(image, parsed.labels)])
+                truth = overlay(image, label)
+                truth[~inside] //= 2
+                rows.append([image, truth, overlay(image, whole_labels), overlay(image, parsed.labels)])
+    foreground = every["parse_path"][1:].sum()
+    padding_foreground = foreground - shown["parse_path"][1:].sum()
     scores = {"images": len(reframed), "faces_found": faces_found, "photos_with_face": photos_with_face,
-              "whole_photo": segmentation_report(whole_cm), "parse_path": segmentation_report(path_cm)}
+              **{name: segmentation_report(cm) for name, cm in shown.items()},
+              "padding_included": {
+                  "foreground_share_in_padding": float(padding_foreground / foreground) if foreground else 0.0,
+                  **{f"{name}_f1_fg": segmentation_report(cm)["mean_f1_fg"] for name, cm in every.items()}}}
     return scores, rows
 
 
