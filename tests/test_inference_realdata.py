@@ -42,3 +42,19 @@ def test_aligned_real_faces_sit_where_the_training_faces_sit(detections):
             assert crop.shape == (SIZE, SIZE, 3) and crop.std() > 5  # a photo, not a blank border
     # the mean landmark is within a few percent of the crop of where the framing puts it (faces differ in shape)
     assert np.median(errors) < 0.04 * SIZE, errors
+
+
+def test_the_identity_benchmark_finds_landmarks_where_a_real_dataset_has_none(detections):
+    """Real datasets ship no landmarks (the cache holds NaN rows); the identity score then places its descriptor
+    with dlib's landmarks on the clean photo, and it leaves known landmarks as they are."""
+    from stages.core.inpainter_evaluation import identity_landmarks
+
+    image, detection = next((image, d) for image, d in detections.values() if d.faces)
+    unknown = np.full((68, 2), np.nan, np.float32)
+    found = identity_landmarks(unknown, image)
+    assert found is not None and found.shape == (68, 2) and np.isfinite(found).all()
+    width = detection.faces[0].box[2] - detection.faces[0].box[0]
+    assert np.abs(found - detection.faces[0].landmarks).mean() < 0.05 * width  # the same face
+    known = np.tile(np.float32([10, 20]), (68, 1))
+    assert np.array_equal(identity_landmarks(known, image), known)
+    assert identity_landmarks(unknown, np.full((256, 256, 3), 120, np.uint8)) is None  # a wall: no face

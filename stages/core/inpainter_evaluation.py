@@ -23,6 +23,7 @@ from stages.core.evaluation import latency_ms
 from stages.core.face_identity import descriptor_distance, face_descriptor
 from stages.core.inference.parsing import onnx_session
 from stages.core.inpainting import MaskedSplit, classical_inpaint, inpaint, load_inpainter
+from stages.core.masks.landmarks import detect_landmarks
 from stages.core.metrics import confusion_matrix, masked_l1, masked_psnr, masked_ssim, segmentation_report
 from stages.core.models.registry import load_parser
 from stages.core.parser_scoring import predict_labels
@@ -49,6 +50,16 @@ def _image_scores(pred: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict
     return {"psnr": masked_psnr(pred, clean, mask), "ssim": masked_ssim(pred, clean, mask),
             "l1": masked_l1(pred, clean, mask), "psnr_whole": masked_psnr(pred, clean, whole),
             "ssim_whole": masked_ssim(pred, clean, whole)}
+
+
+def identity_landmarks(cached: np.ndarray, clean: np.ndarray) -> np.ndarray | None:
+    """The ``(68, 2)`` landmarks that place the identity descriptor: the cache's (``cached``, (68, 2), known for
+    synthetic faces) where they are finite, else dlib's on the ``clean`` (S, S, 3) uint8 photo, the largest face
+    (real datasets ship no landmarks); None when dlib finds no face."""
+    if np.isfinite(cached).all():
+        return np.asarray(cached, np.float32)
+    faces = detect_landmarks(clean)
+    return faces[0] if faces else None
 
 
 def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Path, masks_dir: Path, cache_dir: Path,
@@ -82,12 +93,13 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
                 scores[name][key].append(value)
         for name, labels in parsed.items():
             parse_cm[name] += confusion_matrix(truth[i][hole], labels[i][hole])
-        if not np.isfinite(landmarks[i]).all():
+        points = identity_landmarks(landmarks[i], clean[i])
+        if points is None:
             no_landmarks += 1
             continue
-        reference = face_descriptor(clean[i], landmarks[i])
+        reference = face_descriptor(clean[i], points)
         for name, photos in methods.items():
-            distances[name].append(descriptor_distance(face_descriptor(photos[i], landmarks[i]), reference))
+            distances[name].append(descriptor_distance(face_descriptor(photos[i], points), reference))
     metrics: dict = {name: {k: float(np.mean(v)) for k, v in s.items()} for name, s in scores.items()}
     parse_f1 = {name: segmentation_report(cm)["mean_f1_fg"] for name, cm in parse_cm.items()}
     metrics["parse_consistency"] = {
