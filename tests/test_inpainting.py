@@ -93,7 +93,7 @@ def _trained_discriminator_hinge(weights: InpainterLossWeights, steps: int = 80,
     opt = torch.optim.Adam(disc.parameters(), lr=4e-4, betas=(0.5, 0.999))
     mask = torch.zeros(8, 1, size, size)
     mask[..., size // 2:, :] = 1
-    hinge = []
+    hinge, no_r1 = [], InpainterLossWeights(r1_gamma=0)
     for step in range(steps):
         clean = torch.nn.functional.avg_pool2d(torch.rand(8, 3, size, size) * 2 - 1, 5, 1, 2) * 3
         fake = clean * (1 - mask) + mask * clean.mean(dim=(2, 3), keepdim=True)
@@ -102,13 +102,13 @@ def _trained_discriminator_hinge(weights: InpainterLossWeights, steps: int = 80,
         loss.backward()
         opt.step()
         with torch.no_grad():
-            hinge.append(float(torch.relu(1 - disc(clean, mask)[-1]).mean() + torch.relu(1 + disc(fake, mask)[-1]).mean()))
+            hinge.append(float(discriminator_loss(disc, clean, fake, mask, no_r1, step)))
     return float(np.mean(hinge[-20:]))
 
 
 def test_the_default_r1_weight_lets_the_discriminator_learn():
     # R1 on the summed patch logits with weight 1 (the old default) held D at zero logits, so the adversarial and
-    # feature-matching terms taught the generator nothing; the default must leave D free to separate a blur.
+    # feature-matching terms taught the generator nothing; the default must leave D free to spot a flat fill.
     assert _trained_discriminator_hinge(InpainterLossWeights()) < 1.0
     assert _trained_discriminator_hinge(InpainterLossWeights(r1_gamma=1.0)) > 1.8
 
