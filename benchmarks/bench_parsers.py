@@ -51,6 +51,7 @@ CANDIDATES: dict[str, dict] = {
     "fpn_mnv3s_w32": {"arch": "FPN", "encoder": "tu-mobilenetv3_small_100", "decoder_width": 32},
     "linknet_mnv3s": {"arch": "Linknet", "encoder": "tu-mobilenetv3_small_100"},
     "regseg": {"arch": "regseg"},
+    "regseg_slim": {"arch": "regseg_slim"},
     "ddrnet23_slim": {"arch": "ddrnet23_slim"},
     "unet_resnet18": {"arch": "Unet", "encoder": "resnet18"},
 }

@@ -30,7 +30,7 @@ def render_latency_table(latency: dict | None) -> str:
              "| test F1 (fg) |", "|---|---|---|---|---|---|---|---|---|---|"]
     default = latency.get("default", "")
     for row in table_rows(latency):
-        encoder = f"/{row['encoder']}" if row["arch"].lower() not in ("regseg", "ddrnet23_slim") else ""
+        encoder = f"/{row['encoder']}" if row["arch"].lower() not in ("regseg", "regseg_slim", "ddrnet23_slim") else ""
         name = f"{row['model']} ({row['arch']}{encoder})"
         deployed_variant = "ort_int8" if default.endswith("_int8") else "ort_fp32"
         deployed = row["model"] == default.removesuffix("_int8") and row["variant"] == deployed_variant

@@ -71,6 +71,30 @@ def test_paper_models_have_the_papers_parameter_counts():
     assert counts["ddrnet23_slim"] == pytest.approx(5.7, abs=0.05)
 
 
+def test_regseg_widths_and_depth_are_options_and_regseg_slim_is_one_setting_of_them():
+    default = build_parser({"arch": "regseg"}, NUM_CLASSES)
+    slim = build_parser({"arch": "regseg_slim"}, NUM_CLASSES)
+    same = build_parser({"arch": "regseg", "arch_options": {
+        "widths": [16, 32, 64, 128, 160], "decoder_widths": [64, 32, 8],
+        "dilations": [[1], [1, 2], [1, 4], [1, 4], [1, 4], [1, 8], [1, 14], [1, 14], [1, 14]]}}, NUM_CLASSES)
+    assert [tuple(v.shape) for v in slim.state_dict().values()] == [tuple(v.shape) for v in same.state_dict().values()]
+    assert slim.stem[0].out_channels == 16 and default.stem[0].out_channels == 32
+    assert len(slim.body.stage16) == 10 and len(default.body.stage16) == 14
+    assert slim.decoder.classifier.in_channels == 32
+    assert inference_parameter_count(slim) / 1e6 == pytest.approx(0.75, abs=0.02)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"width": [16, 32, 64, 128, 160]}, r"unknown arch_options \['width'\]"),
+    ({"widths": [16, 32, 64, 128]}, "widths needs 5 numbers"),
+    ({"widths": [16, 32, 64, 144, 160]}, "144 channels in 2 dilation branch"),
+    ({"widths": [16, 24, 64, 128, 160]}, "24 channels in 1 dilation branch"),
+])
+def test_regseg_refuses_options_it_cannot_build(options, message):
+    with pytest.raises(ValueError, match=message):
+        build_parser({"arch": "regseg_slim", "arch_options": options}, NUM_CLASSES)
+
+
 @pytest.mark.parametrize("name", registered_names())
 class TestEveryParser:
     def test_forward_and_backward_at_two_sizes(self, name):

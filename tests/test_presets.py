@@ -19,6 +19,7 @@ PARAMS = {
     "loss": "ce",
     "data": {"sources": ["synthetic"], "real": {"uri": "x", "sha256": None}},
     "parser": {"epochs": 8, "augment": {"hflip": 0.5, "affine": 0}, "arch_options": {}},
+    "distill": {"student": {"arch": "FPN"}},
 }
 
 
@@ -37,6 +38,20 @@ def test_mapping_over_scalar_and_scalar_over_mapping_are_errors():
         flatten_overrides({"loss": {"a": 1}}, PARAMS)
     with pytest.raises(PresetError, match="'parser.augment' is a mapping in params.yaml"):
         flatten_overrides({"parser": {"augment": 0.5}}, PARAMS)
+
+
+def test_the_students_overrides_take_new_parser_keys_which_dvc_adds(tmp_path):
+    from dvc.utils.hydra import apply_overrides
+
+    preset = {"distill": {"student": {"arch": "regseg_slim", "epochs": 26}}}
+    pairs = flatten_overrides(preset, PARAMS)
+    assert pairs == [("distill.student.arch", "regseg_slim"), ("+distill.student.epochs", 26)]
+    with pytest.raises(PresetError, match=r"'distill\.student\.epoch'.*'parser' section.*'epoch' is not one"):
+        flatten_overrides({"distill": {"student": {"epoch": 26}}}, PARAMS)
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(PARAMS))
+    apply_overrides(params_file, [arg for arg in exp_run_command(pairs)[3:] if arg != "-S"])
+    assert yaml.safe_load(params_file.read_text())["distill"]["student"] == {"arch": "regseg_slim", "epochs": 26}
 
 
 def test_empty_mapping_replaces_an_empty_mapping():

@@ -29,7 +29,7 @@ class DistillParams(ParamsSection):
     SECTION = "distill"
     temperature: float = Field(2.0, gt=0)
     weight: float = Field(0.5, ge=0, le=1)
-    student: dict[str, Any] = {"arch": "FPN", "encoder": "tu-mobilenetv3_small_100", "decoder_width": 64}
+    student: dict[str, Any] = {"arch": "regseg_slim"}
 
 
 # The student never resumes the teacher's interrupted run.

@@ -11,7 +11,9 @@ A preset has the shape of ``params.yaml`` but holds only the keys it changes::
 
 Nested mappings merge into ``params.yaml`` (``parser.augment.color_jitter`` changes, the other augment keys stay);
 lists and scalars replace. Every key must already exist in ``params.yaml``; the check happens before DVC starts,
-so a stale or misspelt preset fails at once with the preset file and the key in the message.
+so a stale or misspelt preset fails at once with the preset file and the key in the message. The one exception is
+``distill.student``, whose keys are overrides of the ``parser`` section: a preset may add any parser key there
+(DVC gets it as ``+distill.student.<key>=...``, Hydra's syntax for a new key).
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ import yaml
 PRESETS_DIR = Path("presets")
 # Relative dataset paths break under `--queue`/`--temp`, which run in a copy of the project elsewhere.
 PATH_KEYS = ("uri",)
+# mappings whose keys are overrides of another section: a preset may add that section's keys to them
+OPEN_MAPPINGS = {"distill.student": "parser"}
 BARE_STRING = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+\-]*")
 
 
@@ -77,8 +81,15 @@ def flatten_overrides(preset: dict[str, Any], params: dict[str, Any], source: st
     pairs: list[tuple[str, Any]] = []
 
     def walk(node: dict[str, Any], reference: Any, prefix: str) -> None:
+        open_to = OPEN_MAPPINGS.get(prefix.rstrip("."))
         for key, value in node.items():
             dotted = f"{prefix}{key}"
+            if open_to and isinstance(reference, dict) and key not in reference:
+                if key not in (params.get(open_to) or {}):
+                    raise PresetError(f"{source}: {dotted!r}: {prefix.rstrip('.')} takes keys of the {open_to!r} "
+                                      f"section, and {key!r} is not one")
+                pairs.append((f"+{dotted}", value))
+                continue
             if not isinstance(reference, dict) or key not in reference:
                 raise PresetError(f"{source}: {dotted!r} is not a key of params.yaml (misspelt, or the preset is stale)")
             if isinstance(value, dict) and value:

@@ -7,7 +7,7 @@ Every parser takes ``(B, 3, H, W)`` float images normalised with ImageNet statis
 ``(B, num_classes, H, W)`` logits, for any H, W divisible by 64 (32 is enough for the smp archs and RegSeg).
 
 Params read from the ``parser`` section (``cfg``):
-- ``arch``: a registered name, case-insensitive (every smp architecture, ``regseg``, ``ddrnet23_slim``).
+- ``arch``: a registered name, case-insensitive (every smp architecture, ``regseg``, ``regseg_slim``, ``ddrnet23_slim``).
 - ``encoder``: any smp encoder name or timm encoder as ``tu-<timm name>`` (smp archs only).
 - ``encoder_weights``: ``null`` (from scratch) or ``imagenet`` (needs the network).
 - ``decoder_channels``: list of widths, used by the U-Net family (Unet, UnetPlusPlus, MAnet).
@@ -26,7 +26,7 @@ from torch import nn
 
 from stages.core.classes import NUM_CLASSES
 from stages.core.models.ddrnet import build_ddrnet23_slim
-from stages.core.models.regseg import build_regseg
+from stages.core.models.regseg import build_regseg, build_regseg_slim
 from stages.core.torch_utils import load_checkpoint, require_keys
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def _smp_builder(arch: str):
 for _arch in smp.MODEL_ARCHITECTURES_MAPPING:
     register(_arch)(_smp_builder(_arch))
 register("regseg")(build_regseg)
+register("regseg_slim")(build_regseg_slim)
 register("ddrnet23_slim")(build_ddrnet23_slim)
 
 

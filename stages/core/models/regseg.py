@@ -21,6 +21,13 @@ from torch import nn
 GROUP_WIDTH = 16
 # exp48: dilation rates of the 1/16 stage, block by block (the paper's Table 1, "RegSeg" row).
 EXP48_DILATIONS: list[list[int]] = [[1], [1, 2]] + 4 * [[1, 4]] + 7 * [[1, 14]]
+EXP48_WIDTHS = (32, 48, 128, 256, 320)
+DECODER26_WIDTHS = (128, 64, 8)
+# regseg_slim: chosen by latency (benchmarks/bench_parsers.py); depth cost less than width on 2 threads
+SLIM_DILATIONS: list[list[int]] = [[1], [1, 2]] + 3 * [[1, 4]] + [[1, 8]] + 3 * [[1, 14]]
+SLIM_WIDTHS = (16, 32, 64, 128, 160)
+SLIM_DECODER_WIDTHS = (64, 32, 8)
+ARCH_OPTIONS = ("dilations", "widths", "decoder_widths")
 
 
 def conv_bn_act(in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, act: bool = True) -> nn.Sequential:
@@ -82,15 +89,20 @@ class DBlock(nn.Module):
 
 
 class RegSegBody(nn.Module):
-    """Stages at 1/4 (48 ch), 1/8 (128 ch) and 1/16 (320 ch) of the input, from the 1/2 stem output."""
+    """Stages at 1/4, 1/8 and 1/16 of the input, from the 1/2 stem output.
 
-    def __init__(self, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS):
+    ``widths`` = (stem, 1/4, 1/8, 1/16, last 1/16 block): the paper's (32, 48, 128, 256, 320). The 1/16 stage has
+    one strided block and then one block per entry of ``dilations``.
+    """
+
+    def __init__(self, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS, widths: Sequence[int] = EXP48_WIDTHS):
         super().__init__()
-        self.stage4 = DBlock(32, 48, [1], 2)
-        self.stage8 = nn.Sequential(DBlock(48, 128, [1], 2), DBlock(128, 128, [1], 1), DBlock(128, 128, [1], 1))
-        self.stage16 = nn.Sequential(DBlock(128, 256, [1], 2),
-                                     *[DBlock(256, 256, d, 1) for d in dilations[:-1]],
-                                     DBlock(256, 320, dilations[-1], 1))
+        stem, w4, w8, w16, w16_last = widths
+        self.stage4 = DBlock(stem, w4, [1], 2)
+        self.stage8 = nn.Sequential(DBlock(w4, w8, [1], 2), DBlock(w8, w8, [1], 1), DBlock(w8, w8, [1], 1))
+        self.stage16 = nn.Sequential(DBlock(w8, w16, [1], 2),
+                                     *[DBlock(w16, w16, d, 1) for d in dilations[:-1]],
+                                     DBlock(w16, w16_last, dilations[-1], 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x4 = self.stage4(x)
@@ -99,14 +111,20 @@ class RegSegBody(nn.Module):
 
 
 class Decoder26(nn.Module):
-    """The paper's decoder26: 1/16 + 1/8 summed at 128 ch, upsampled and concatenated with 8 ch of 1/4."""
+    """The paper's decoder26: 1/16 + 1/8 summed at 128 ch, upsampled and concatenated with 8 ch of 1/4.
 
-    def __init__(self, num_classes: int):
+    ``widths`` = (1/16 + 1/8 sum, fused 3x3 convs, 1/4 skip): the paper's (128, 64, 8).
+    """
+
+    def __init__(self, num_classes: int, body_widths: Sequence[int] = EXP48_WIDTHS,
+                 widths: Sequence[int] = DECODER26_WIDTHS):
         super().__init__()
-        self.head16, self.head8, self.head4 = conv_bn_act(320, 128), conv_bn_act(128, 128), conv_bn_act(48, 8)
-        self.conv8 = conv_bn_act(128, 64, 3)
-        self.conv4 = conv_bn_act(64 + 8, 64, 3)
-        self.classifier = nn.Conv2d(64, num_classes, 1)
+        _, w4, w8, _, w16_last = body_widths
+        summed, fused, skip4 = widths
+        self.head16, self.head8, self.head4 = conv_bn_act(w16_last, summed), conv_bn_act(w8, summed), conv_bn_act(w4, skip4)
+        self.conv8 = conv_bn_act(summed, fused, 3)
+        self.conv4 = conv_bn_act(fused + skip4, fused, 3)
+        self.classifier = nn.Conv2d(fused, num_classes, 1)
 
     def forward(self, x4: torch.Tensor, x8: torch.Tensor, x16: torch.Tensor) -> torch.Tensor:
         x8 = self.head8(x8)
@@ -119,18 +137,57 @@ class Decoder26(nn.Module):
 class RegSeg(nn.Module):
     """RegSeg-exp48-decoder26: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits."""
 
-    def __init__(self, num_classes: int, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS):
+    def __init__(self, num_classes: int, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS,
+                 widths: Sequence[int] = EXP48_WIDTHS, decoder_widths: Sequence[int] = DECODER26_WIDTHS):
         super().__init__()
-        self.stem = conv_bn_act(3, 32, 3, 2)
-        self.body = RegSegBody(dilations)
-        self.decoder = Decoder26(num_classes)
+        check_widths(dilations, widths, decoder_widths)
+        self.stem = conv_bn_act(3, widths[0], 3, 2)
+        self.body = RegSegBody(dilations, widths)
+        self.decoder = Decoder26(num_classes, widths, decoder_widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.decoder(*self.body(self.stem(x)))
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def check_widths(dilations: Sequence[Sequence[int]], widths: Sequence[int], decoder_widths: Sequence[int]) -> None:
+    """Raise ValueError unless every split dilated conv gets whole groups of GROUP_WIDTH channels per branch."""
+    if len(widths) != 5 or len(decoder_widths) != 3 or not dilations:
+        raise ValueError(f"RegSeg: widths needs 5 numbers (stem, 1/4, 1/8, 1/16, last 1/16), decoder_widths 3 "
+                         f"(summed, fused, 1/4 skip) and dilations at least one block; got {list(widths)}, "
+                         f"{list(decoder_widths)}, {len(dilations)} blocks")
+    if min(*widths, *decoder_widths) < 1 or widths[0] < 4:
+        raise ValueError(f"RegSeg: widths must be positive and the stem at least 4; got {list(widths)}, "
+                         f"{list(decoder_widths)}")
+    # every block's grouped conv: (out channels, branches)
+    blocks = [(widths[1], 1), (widths[2], 1), (widths[3], 1)] + [(widths[3], len(d)) for d in dilations[:-1]]
+    blocks.append((widths[4], len(dilations[-1])))
+    for channels, branches in blocks:
+        if channels % (branches * GROUP_WIDTH):
+            raise ValueError(f"RegSeg: a block of {channels} channels in {branches} dilation branch(es) needs a "
+                             f"multiple of {branches * GROUP_WIDTH} ({GROUP_WIDTH} per group); got widths "
+                             f"{list(widths)}")
+
+
 def build_regseg(cfg: dict[str, Any], num_classes: int) -> nn.Module:
-    """RegSeg; ``cfg['arch_options']['dilations']`` may replace the exp48 dilation list of the 1/16 stage."""
-    options = cfg.get("arch_options") or {}
-    return RegSeg(num_classes, options.get("dilations", EXP48_DILATIONS))
+    """RegSeg; ``cfg['arch_options']`` may set ``dilations`` (the 1/16 stage's blocks, exp48 by default),
+    ``widths`` (stem, 1/4, 1/8, 1/16, last 1/16 block; (32, 48, 128, 256, 320)) and ``decoder_widths`` (summed,
+    fused, 1/4 skip; (128, 64, 8)). Other keys are refused."""
+    return regseg_from_options(cfg, num_classes, EXP48_DILATIONS, EXP48_WIDTHS, DECODER26_WIDTHS)
+
+
+def build_regseg_slim(cfg: dict[str, Any], num_classes: int) -> nn.Module:
+    """RegSeg at half the widths with 9 of the 13 dilated blocks: 0.75 M parameters, about 0.55x DeepLabV3+-mnv2's
+    latency on 2 threads (``benchmarks/bench_parsers.py``) against RegSeg's 1.2-1.3x. ``arch_options`` as RegSeg's."""
+    return regseg_from_options(cfg, num_classes, SLIM_DILATIONS, SLIM_WIDTHS, SLIM_DECODER_WIDTHS)
+
+
+def regseg_from_options(cfg: dict[str, Any], num_classes: int, dilations: Sequence[Sequence[int]],
+                        widths: Sequence[int], decoder_widths: Sequence[int]) -> RegSeg:
+    options = dict(cfg.get("arch_options") or {})
+    unknown = sorted(set(options) - set(ARCH_OPTIONS))
+    if unknown:
+        raise ValueError(f"RegSeg: unknown arch_options {unknown}; known: {list(ARCH_OPTIONS)}")
+    return RegSeg(num_classes, options.get("dilations", dilations),
+                  tuple(int(w) for w in options.get("widths", widths)),
+                  tuple(int(w) for w in options.get("decoder_widths", decoder_widths)))
