@@ -4,7 +4,8 @@ Written here because neither smp nor timm ships it. This is the paper's RegSeg-e
 (about 3.3 M parameters at 19 classes): a stem, a body of "D blocks" (ResNeXt-style bottlenecks whose
 grouped 3x3 convolution is split into branches with different dilation rates, plus squeeze-excitation),
 kept at 1/16 resolution with growing dilations (up to 14) for a large field of view, and a light decoder
-that fuses the 1/4, 1/8 and 1/16 features.
+that fuses the 1/4, 1/8 and 1/16 features. ``regseg_slim`` is the same network at half the widths with 9 of the
+13 dilated blocks, the fast student that ``distill`` trains.
 
 Shapes: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits; H and W divisible by 16 (32 to be safe).
 Train and eval modes differ only through BatchNorm.
@@ -135,7 +136,8 @@ class Decoder26(nn.Module):
 
 
 class RegSeg(nn.Module):
-    """RegSeg-exp48-decoder26: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits."""
+    """RegSeg, exp48-decoder26 unless the widths and dilations say otherwise: ``(B, 3, H, W)`` ->
+    ``(B, num_classes, H, W)`` logits."""
 
     def __init__(self, num_classes: int, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS,
                  widths: Sequence[int] = EXP48_WIDTHS, decoder_widths: Sequence[int] = DECODER26_WIDTHS):
