@@ -16,10 +16,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import segmentation_models_pytorch as smp  # noqa: E402
+
 from stages.core.latency import table_rows  # noqa: E402
 
 START, END = "<!-- latency-table:start -->", "<!-- latency-table:end -->"
 VARIANT_NAMES = {"torch_fp32": "torch fp32", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
+# only smp's architectures take an encoder; the project's own (regseg, ddrnet...) ignore parser.encoder
+SMP_ARCHS = {name.lower() for name in smp.MODEL_ARCHITECTURES_MAPPING}
 
 
 def render_latency_table(latency: dict | None) -> str:
@@ -30,7 +34,7 @@ def render_latency_table(latency: dict | None) -> str:
              "| test F1 (fg) |", "|---|---|---|---|---|---|---|---|---|---|"]
     default = latency.get("default", "")
     for row in table_rows(latency):
-        encoder = f"/{row['encoder']}" if row["arch"].lower() not in ("regseg", "regseg_slim", "ddrnet23_slim") else ""
+        encoder = f"/{row['encoder']}" if row["arch"].lower() in SMP_ARCHS else ""
         name = f"{row['model']} ({row['arch']}{encoder})"
         deployed_variant = "ort_int8" if default.endswith("_int8") else "ort_fp32"
         deployed = row["model"] == default.removesuffix("_int8") and row["variant"] == deployed_variant

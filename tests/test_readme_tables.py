@@ -33,6 +33,9 @@ def test_the_table_has_one_row_per_variant_and_marks_the_default():
     assert "**default**" in fp32 and "**default**" not in int8
     assert "| 6.0 | 7.2 | 0.50 | 1.23 | 2.00 | 4.90 | 0.810 |" in fp32
     assert "12.0 ms" in table
+    assert fp32.startswith("| student (FPN/tu-mobilenetv3_small_100) ")
+    own = {**LATENCY, "student": {**LATENCY["student"], "arch": "regseg_slim"}}
+    assert "| student (regseg_slim) " in render_latency_table(own)  # the project's own models ignore the encoder
 
 
 def test_replace_block_keeps_the_rest_and_needs_the_markers():

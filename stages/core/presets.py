@@ -81,12 +81,13 @@ def flatten_overrides(preset: dict[str, Any], params: dict[str, Any], source: st
     pairs: list[tuple[str, Any]] = []
 
     def walk(node: dict[str, Any], reference: Any, prefix: str) -> None:
-        open_to = OPEN_MAPPINGS.get(prefix.rstrip("."))
+        section = prefix.rstrip(".")
+        open_to = OPEN_MAPPINGS.get(section)
         for key, value in node.items():
             dotted = f"{prefix}{key}"
             if open_to and isinstance(reference, dict) and key not in reference:
                 if key not in (params.get(open_to) or {}):
-                    raise PresetError(f"{source}: {dotted!r}: {prefix.rstrip('.')} takes keys of the {open_to!r} "
+                    raise PresetError(f"{source}: {dotted!r}: {section} takes keys of the {open_to!r} "
                                       f"section, and {key!r} is not one")
                 pairs.append((f"+{dotted}", value))
                 continue
