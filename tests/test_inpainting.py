@@ -175,6 +175,8 @@ def test_training_lowers_the_hole_error_and_resume_matches(masks_project, tmp_pa
     first, last = run.history[0]["val_hole_l1"], min(r["val_hole_l1"] for r in run.history)
     assert last < first
     assert run.sample_grids[-1].shape == (2 * 64, 3 * 64, 3)
+    lrs = [r["lr"] for r in run.history]  # cosine, per batch: falls every epoch and reaches zero at the last batch
+    assert lrs[0] < 0.01 and lrs == sorted(lrs, reverse=True) and lrs[-1] == pytest.approx(0, abs=1e-12)
     # stop after one epoch, resume for the rest: the same generator as the uninterrupted run
     fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 3, "lr": 0.01, "max_minutes": 1e-9}), masks_dir,
                   cache_dir, checkpoint_path=tmp_path / "part.pt")
@@ -184,6 +186,13 @@ def test_training_lowers_the_hole_error_and_resume_matches(masks_project, tmp_pa
         torch.testing.assert_close(resumed.model.state_dict()[key], value, msg=key)
     save_checkpoint(tmp_path / "inpainter.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict()})
     assert isinstance(load_inpainter(tmp_path / "inpainter.pt"), ParseGuidedInpainter)
+
+
+def test_constant_lr_schedule_keeps_the_rate(masks_project):
+    masks_dir, cache_dir = masks_project
+    run = fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 2, "lr": 0.01, "lr_schedule": "constant",
+                                                     "train_limit": 8}), masks_dir, cache_dir)
+    assert [r["lr"] for r in run.history] == [0.01, 0.01]
 
 
 def test_resume_refuses_other_params(masks_project, tmp_path):

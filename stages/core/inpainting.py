@@ -66,7 +66,8 @@ class InpainterLossWeights(ParamsSection):
 
 class InpainterParams(ParamsSection):
     """The ``inpainter`` section of params.yaml. ``widths``: generator channels at 1/2..1/16 resolution;
-    ``blocks``: FFC residual blocks; ``guided``: feed the 11-class label map; ``disc_widths``: PatchGAN channels."""
+    ``blocks``: FFC residual blocks; ``guided``: feed the 11-class label map; ``disc_widths``: PatchGAN channels.
+    ``lr_schedule``: cosine takes both learning rates to zero over the ``epochs`` (per batch); constant keeps them."""
 
     SECTION = "inpainter"
     widths: tuple[int, int, int, int] = (24, 48, 96, 128)
@@ -79,6 +80,7 @@ class InpainterParams(ParamsSection):
     devices: int = Field(1, ge=1)
     lr: float = Field(0.001, gt=0)
     disc_lr: float = Field(0.0004, gt=0)
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
     loss: InpainterLossWeights = InpainterLossWeights()
     hflip: float = Field(0.5, ge=0, le=1)
     train_limit: int = Field(0, ge=0)
@@ -271,16 +273,19 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     if cfg.train_limit:
         dataset = torch.utils.data.Subset(dataset, range(min(cfg.train_limit, len(dataset))))
     loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx)
+    schedules = _lr_schedules((opt_g, opt_d), cfg, len(loader))
     history, grids, best, best_state, start_epoch, d_steps = [], [], None, None, 0, 0
     if cfg.resume:
         state = load_checkpoint(cfg.resume, map_location=ctx.device)
-        require_keys(state, ("generator", "discriminator", "opt_g", "opt_d", "epoch", "history", "best", "best_state",
-                             "config", "d_steps"), cfg.resume)
+        require_keys(state, ("generator", "discriminator", "opt_g", "opt_d", "schedules", "epoch", "history", "best",
+                             "best_state", "config", "d_steps"), cfg.resume)
         _check_resumable(state, cfg, cfg.resume)
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        for schedule, saved in zip(schedules, state["schedules"], strict=True):
+            schedule.load_state_dict(saved)
         history, best, best_state = state["history"], state["best"], state["best_state"]
         start_epoch, d_steps = state["epoch"], state["d_steps"]
         for row in history:
@@ -322,6 +327,9 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
+            schedules[0].step()
+            if adversarial:
+                schedules[1].step()
             terms["train_loss"] = g_loss.detach()
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value.item() * len(masked)
@@ -336,7 +344,7 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
                 break
             continue
         row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in zip(keys, totals, strict=True)},
-               "val_hole_l1": _val_hole_l1(generator, val)}
+               "val_hole_l1": _val_hole_l1(generator, val), "lr": float(schedules[0].get_last_lr()[0])}
         history.append(row)
         log.info("inpainter epoch %d: %s", epoch + 1, row)
         grids.append(_val_sample_grid(generator, val, cfg.sample_rows))
@@ -346,6 +354,7 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
         if checkpoint_path:
             save_checkpoint(checkpoint_path, {"generator": snapshot(generator), "discriminator": snapshot(discriminator),
                                               "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                                              "schedules": [schedule.state_dict() for schedule in schedules],
                                               "epoch": epoch + 1, "history": history, "best": best,
                                               "best_state": best_state, "config": cfg.as_dict(), "d_steps": d_steps})
         if out_of_time:
@@ -355,6 +364,14 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
         generator.load_state_dict(best_state)
     generator = generator.cpu()
     return InpainterRun(generator.eval(), history, float(np.mean(elapsed or [0.0])), grids, int(train.masked.shape[1]))
+
+
+def _lr_schedules(optimizers, cfg: InpainterParams, steps_per_epoch: int) -> list:
+    """One per-batch schedule per optimizer: cosine annealing to zero over the run's ``epochs``, or constant."""
+    total = max(steps_per_epoch * cfg.epochs, 1)
+    if cfg.lr_schedule == "cosine":
+        return [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total) for opt in optimizers]
+    return [torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0, total_iters=0) for opt in optimizers]
 
 
 def _log_row(live, row: dict, grid: np.ndarray | None = None) -> None:
