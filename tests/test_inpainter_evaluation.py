@@ -24,7 +24,8 @@ def benchmarked(tmp_path_factory):
     save_checkpoint(root / "inpainter.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict()})
     export_inpainter_onnx(run.model, root / "inpainter.onnx", 64)
     torch.manual_seed(0)
-    save_checkpoint(root / "parser.pt", {"state_dict": build_parser(PARSER, NUM_CLASSES).state_dict(), "config": PARSER})
+    save_checkpoint(root / "parser.pt", {"state_dict": build_parser(PARSER, NUM_CLASSES).state_dict(), "config": PARSER,
+                                          "input_size": 64})
     return benchmark_inpainter(root / "inpainter.pt", root / "inpainter.onnx", root / "parser.pt", masks_dir, cache_dir,
                                threads=1, latency_runs=3, sample_count=2)
 

@@ -2,12 +2,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from stages.core.cache_arrays import CachedSplit
-from stages.core.classes import NUM_CLASSES
 from stages.core.masked_arrays import MaskedPhotos
-from stages.core.parser_scoring import masked_region_scores, predict_labels
+from stages.core.parser_scoring import masked_region_scores
 
 SIZE = 8
 
@@ -63,32 +61,3 @@ def test_a_parser_that_sees_through_the_mask_scores_like_on_clean_photos(masked_
     scores = masked_region_scores(oracle, masked, clean, batch_size=2)
     assert scores["masked_photo_f1_fg"] == pytest.approx(1.0)
     assert scores["clean_minus_masked_f1_fg"] == pytest.approx(0.0)
-
-
-class PositionOnlyParser(torch.nn.Module):
-    """Logits that ignore the photo: a fixed random ``(11, S, S)`` map, so any left/right difference is the model's."""
-
-    def __init__(self, size: int):
-        super().__init__()
-        self.bias = torch.nn.Parameter(torch.randn(1, NUM_CLASSES, size, size, generator=torch.Generator().manual_seed(0)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bias.expand(len(x), -1, -1, -1) + 0 * x[:, :1]
-
-
-def test_mirror_average_is_the_argmax_of_both_views_probabilities():
-    model = PositionOnlyParser(16)
-    images = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
-    plain = predict_labels(model, images, batch_size=2)
-    mirrored = predict_labels(model, images, batch_size=2, mirror_average=True)
-    probs = model.bias.detach().softmax(1)[0]
-    expected = (probs + probs.flip(-1)).argmax(0).numpy()
-    assert np.array_equal(mirrored, np.broadcast_to(expected, mirrored.shape))
-    assert np.array_equal(mirrored, mirrored[:, :, ::-1]) and not np.array_equal(plain, plain[:, :, ::-1])
-
-
-def test_mirror_average_leaves_a_mirror_equivariant_parser_unchanged():
-    torch.manual_seed(0)
-    pointwise = torch.nn.Conv2d(3, NUM_CLASSES, 1)  # a 1x1 convolution sees no left or right
-    images = np.random.default_rng(1).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
-    assert np.array_equal(predict_labels(pointwise, images, mirror_average=True), predict_labels(pointwise, images))

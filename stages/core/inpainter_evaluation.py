@@ -23,11 +23,10 @@ from tqdm import tqdm
 from stages.core.classes import NUM_CLASSES
 from stages.core.evaluation import latency_ms
 from stages.core.face_identity import descriptor_distance, face_descriptor
-from stages.core.inference.parsing import onnx_session
+from stages.core.inference.parsing import ParserModel, onnx_session
 from stages.core.inpainting import MaskedSplit, classical_inpaint, inpaint, load_inpainter
 from stages.core.masks.landmarks import detect_landmarks
 from stages.core.metrics import confusion_matrix, masked_l1, masked_psnr, masked_ssim, segmentation_report
-from stages.core.models.registry import load_parser
 from stages.core.parser_scoring import predict_labels
 from stages.core.threads import thread_budget
 
@@ -69,14 +68,15 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
     """Returns (metrics dict, sample rows of (masked, inpainter, Telea, Navier–Stokes, clean) for a PNG sheet)."""
     torch.set_num_threads(thread_budget(threads))
     model = load_inpainter(checkpoint)
-    parser, _ = load_parser(parser_checkpoint)
+    guide_parser = ParserModel(parser_checkpoint, threads)
+    parser = guide_parser.model
     test = MaskedSplit(masks_dir, cache_dir, "test")
     masked, masks = np.asarray(test.masked), np.asarray(test.masks)
     clean = np.asarray(test.clean)[test.source_index]
     truth = np.asarray(test.labels)[test.source_index]
     landmarks = np.asarray(test.landmarks)[test.source_index]
     parsed_masked = predict_labels(parser, masked)
-    guide = predict_labels(parser, masked, mirror_average=True)
+    guide = np.concatenate([guide_parser.mirror_averaged_labels(masked[s:s + 16]) for s in range(0, len(masked), 16)])
     restored = {"inpainter": inpaint(model, masked, masks, guide),
                 "inpainter_true_labels": inpaint(model, masked, masks, truth)}
     for method in CLASSICAL:

@@ -14,22 +14,14 @@ from stages.core.models.preprocessing import images_to_tensor
 
 
 @torch.no_grad()
-def predict_labels(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16,
-                   mirror_average: bool = False) -> np.ndarray:
-    """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` uint8 argmax class ids, in eval mode, on the model's device.
-
-    ``mirror_average``: the argmax of the mean class probabilities of each photo and its mirror image (the 11
-    classes have no left/right, so the mirror's map flips back as it is); it doubles the cost.
-    """
+def predict_labels(model: torch.nn.Module, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+    """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` uint8 argmax class ids, in eval mode, on the model's device."""
     model.eval()
     device = next(model.parameters()).device
     out = np.empty(images.shape[:3], np.uint8)
     for start in range(0, len(images), batch_size):
-        batch = images_to_tensor(np.asarray(images[start:start + batch_size])).to(device)
-        scores = model(batch)
-        if mirror_average:
-            scores = scores.softmax(1) + model(batch.flip(-1)).flip(-1).softmax(1)
-        out[start:start + batch_size] = scores.argmax(1).cpu().numpy().astype(np.uint8)
+        logits = model(images_to_tensor(np.asarray(images[start:start + batch_size])).to(device))
+        out[start:start + batch_size] = logits.argmax(1).cpu().numpy().astype(np.uint8)
     return out
 
 

@@ -87,7 +87,7 @@ class ParserModel:
 
     def mirror_averaged_labels(self, crops: np.ndarray) -> np.ndarray:
         """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` class ids from the mean probabilities of each crop and its mirror
-        image, as :func:`stages.core.parser_scoring.predict_labels` with ``mirror_average``; twice the cost."""
+        image (the 11 classes have no left/right, so the mirror's map flips back as it is); twice the cost."""
         mirrored = self.probabilities(np.ascontiguousarray(crops[:, :, ::-1]))[:, :, ::-1]
         return (self.probabilities(crops) + mirrored).argmax(-1).astype(np.uint8)
 
