@@ -204,3 +204,12 @@ def test_cli_help_lists_the_commands(capsys):
         cli.main(["--help"])
     assert exit_.value.code == 0
     assert "parse" in capsys.readouterr().out
+
+
+def test_one_pass_gives_the_plain_and_the_mirror_averaged_labels(tiny_models):
+    model = ParserModel(tiny_models / "parser.onnx", threads=1)
+    crops = np.random.default_rng(1).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+    plain, mirror_averaged = model.labels_and_mirror_averaged(crops)
+    assert np.array_equal(plain, model.labels(crops))
+    assert np.array_equal(mirror_averaged, model.mirror_averaged_labels(crops))
+    assert not np.array_equal(plain, mirror_averaged)

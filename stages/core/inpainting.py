@@ -67,7 +67,8 @@ class InpainterLossWeights(ParamsSection):
 class InpainterParams(ParamsSection):
     """The ``inpainter`` section of params.yaml. ``widths``: generator channels at 1/2..1/16 resolution;
     ``blocks``: FFC residual blocks; ``guided``: feed the 11-class label map; ``disc_widths``: PatchGAN channels.
-    ``lr_schedule``: cosine takes both learning rates to zero over the ``epochs`` (per batch); constant keeps them."""
+    ``lr_schedule``: cosine takes both learning rates to zero over the ``epochs`` (per batch); constant keeps them.
+    ``loader_workers``: DataLoader processes on CUDA, as the parser's (CPU training loads in the main process)."""
 
     SECTION = "inpainter"
     widths: tuple[int, int, int, int] = (24, 48, 96, 128)
@@ -78,6 +79,7 @@ class InpainterParams(ParamsSection):
     epochs: int = Field(4, ge=1)
     batch_size: int = Field(8, ge=1)
     devices: int = Field(1, ge=1)
+    loader_workers: int = Field(0, ge=0)
     lr: float = Field(0.001, gt=0)
     disc_lr: float = Field(0.0004, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
@@ -272,7 +274,8 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     dataset = InpaintingSamples(train, cfg.hflip)
     if cfg.train_limit:
         dataset = torch.utils.data.Subset(dataset, range(min(cfg.train_limit, len(dataset))))
-    loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx)
+    loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx,
+                                workers=cfg.loader_workers if ctx.device.type == "cuda" else 0)
     schedules = _lr_schedules((opt_g, opt_d), cfg, len(loader))
     history, grids, best, best_state, start_epoch, d_steps = [], [], None, None, 0, 0
     if cfg.resume:

@@ -88,8 +88,14 @@ class ParserModel:
     def mirror_averaged_labels(self, crops: np.ndarray) -> np.ndarray:
         """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` class ids from the mean probabilities of each crop and its mirror
         image (the 11 classes have no left/right, so the mirror's map flips back as it is); twice the cost."""
+        return self.labels_and_mirror_averaged(crops)[1]
+
+    def labels_and_mirror_averaged(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, S, S, 3)`` uint8 -> the ``(N, S, S)`` class ids of the crops alone and the mirror-averaged ones,
+        from one pass over the crops and one over their mirror images."""
+        probabilities = self.probabilities(crops)
         mirrored = self.probabilities(np.ascontiguousarray(crops[:, :, ::-1]))[:, :, ::-1]
-        return (self.probabilities(crops) + mirrored).argmax(-1).astype(np.uint8)
+        return probabilities.argmax(-1).astype(np.uint8), (probabilities + mirrored).argmax(-1).astype(np.uint8)
 
 
 @dataclass
