@@ -195,6 +195,13 @@ def test_constant_lr_schedule_keeps_the_rate(masks_project):
     assert [r["lr"] for r in run.history] == [0.01, 0.01]
 
 
+def test_cpu_training_loads_in_the_main_process_whatever_loader_workers_says(masks_project):
+    masks_dir, cache_dir = masks_project
+    runs = [fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 1, "train_limit": 8, "loader_workers": workers}),
+                          masks_dir, cache_dir) for workers in (0, 2)]
+    assert runs[0].history == runs[1].history  # worker processes would draw the flips from other random streams
+
+
 def test_resume_refuses_other_params(masks_project, tmp_path):
     masks_dir, cache_dir = masks_project
     fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 1}), masks_dir, cache_dir, checkpoint_path=tmp_path / "a.pt")
