@@ -205,3 +205,11 @@ def test_inpainter_ranks_end_with_the_same_generator(tmp_path):
     torch.manual_seed(0)
     assert any(not torch.equal(p, rank0[k]) for k, p in build_inpainter(untrained).named_parameters()), \
         "the generator did not train"
+
+
+@pytest.mark.parametrize(("device", "expected"), [("cpu", 0), ("cuda", 3)])
+def test_loader_workers_only_on_cuda(device, expected):
+    # Constructing the loader starts no worker and touches no GPU, so the CUDA case runs on a CPU machine too.
+    loader = distributed_loader(torch.utils.data.TensorDataset(torch.arange(4)), 2, seed=0,
+                                ctx=DistributedContext(device=torch.device(device)), workers=3)
+    assert (loader.num_workers, loader.persistent_workers) == (expected, expected > 0)

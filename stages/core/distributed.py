@@ -112,8 +112,11 @@ def distributed_loader(dataset: Dataset, batch_size: int, seed: int, ctx: Distri
     """This rank's loader of ``batch_size`` samples per step. Call ``loader.sampler.set_epoch(e)`` before each
     epoch: the permutation is ``randperm(len(dataset))`` seeded with ``seed + e``, the same on every rank.
 
-    On CUDA the batches come in pinned memory; ``workers`` > 0 loader processes stay alive between epochs.
+    On CUDA the batches come in pinned memory, and ``workers`` > 0 loader processes stay alive between epochs.
+    On CPU ``workers`` is ignored and the main process loads: worker processes would draw the augmentations from
+    other random streams, so a run would no longer be the same with and without them.
     """
+    workers = workers if ctx.device.type == "cuda" else 0
     sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed,
                                  drop_last=False)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,

@@ -274,8 +274,7 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     dataset = InpaintingSamples(train, cfg.hflip)
     if cfg.train_limit:
         dataset = torch.utils.data.Subset(dataset, range(min(cfg.train_limit, len(dataset))))
-    loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx,
-                                workers=cfg.loader_workers if ctx.device.type == "cuda" else 0)
+    loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx, workers=cfg.loader_workers)
     schedules = _lr_schedules((opt_g, opt_d), cfg, len(loader))
     history, grids, best, best_state, start_epoch, d_steps = [], [], None, None, 0, 0
     if cfg.resume:

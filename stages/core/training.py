@@ -481,7 +481,7 @@ def fit_parser(cfg: ParserParams | dict[str, Any], loss_spec: str, cache_dir: Pa
                     cfg.augment.masked_photo)
     dataset = _limited(SegmentationArrays(train, augment, masked, cfg.augment.masked_photo), cfg.train_limit)
     batch_size, epochs = cfg.batch_size, cfg.epochs
-    loader = distributed_loader(dataset, batch_size, seed, ctx, workers=cfg.loader_workers if device.type == "cuda" else 0)
+    loader = distributed_loader(dataset, batch_size, seed, ctx, workers=cfg.loader_workers)
     schedule = LearningRateSchedule(optimizer, cfg, len(loader), epochs)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and not torch.cuda.is_bf16_supported())
     stopper = EarlyStopping(cfg.early_stopping_patience)
