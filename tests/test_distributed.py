@@ -188,7 +188,7 @@ def test_copy_from_main_and_average_gradients_keep_ranks_equal(tmp_path):
 def _inpainter_generator(ctx: DistributedContext, masks_dir: str, cache_dir: str) -> dict:
     cfg = InpainterParams.from_params({"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 2,
                                        "loss": {"ssim_kind": "ssim"}, "sample_rows": 2, "epochs": 1, "devices": 2,
-                                       "threads": 1})
+                                       "threads": 1, "parser_guide": 0.0})
     model = fit_inpainter(cfg, Path(masks_dir), Path(cache_dir), ctx=ctx).model
     # parameters only: BatchNorm's running statistics last saw each rank's own batch (no SyncBatchNorm on CPU)
     return {name: p.detach() for name, p in model.named_parameters()}

@@ -10,7 +10,7 @@ from stages.core.models.registry import build_parser
 from stages.core.torch_utils import save_checkpoint
 
 TINY = {"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 4, "epochs": 2, "lr": 0.01,
-        "loss": {"ssim_kind": "ssim"}, "sample_rows": 2}
+        "loss": {"ssim_kind": "ssim"}, "sample_rows": 2, "parser_guide": 0.0}
 PARSER = {"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weights": None,
           "decoder_channels": [16, 16, 8, 8, 8]}
 

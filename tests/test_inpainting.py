@@ -7,6 +7,9 @@ from stages.core.inference.parsing import onnx_session
 from stages.core.inpainting import (
     InpainterLossWeights,
     InpainterParams,
+    InpaintingSamples,
+    MaskedSplit,
+    build_pair_augmentation,
     classical_inpaint,
     discriminator_loss,
     export_inpainter_onnx,
@@ -23,7 +26,7 @@ from stages.core.models.inpainter import FFC, ParseGuidedInpainter, PatchDiscrim
 from stages.core.torch_utils import save_checkpoint
 
 TINY = {"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 4,
-        "loss": {"ssim_kind": "ssim"}, "sample_rows": 2}
+        "loss": {"ssim_kind": "ssim"}, "sample_rows": 2, "parser_guide": 0.0}
 
 
 def _batch(size: int = 64, n: int = 2):
@@ -200,6 +203,70 @@ def test_cpu_training_loads_in_the_main_process_whatever_loader_workers_says(mas
     runs = [fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 1, "train_limit": 8, "loader_workers": workers}),
                           masks_dir, cache_dir) for workers in (0, 2)]
     assert runs[0].history == runs[1].history  # worker processes would draw the flips from other random streams
+
+
+def test_pair_augmentation_moves_photos_region_and_labels_together(masks_project):
+    masks_dir, cache_dir = masks_project
+    split = MaskedSplit(masks_dir, cache_dir, "train")
+    assert build_pair_augmentation(0, 0) is None
+    augment = build_pair_augmentation(1.0, 1.0)
+    augment.set_random_seed(0)
+    plain, moved = InpaintingSamples(split), InpaintingSamples(split, augment=augment)
+    for i in range(6):
+        masked, mask, labels, clean = moved[i]
+        outside = mask.expand_as(masked) == 0
+        torch.testing.assert_close(masked[outside], clean[outside])  # outside the region the photos still agree
+        assert not torch.equal(masked, plain[i][0]) and not torch.equal(labels, plain[i][2])
+        # the labels went with the photo: the region is where the square hole moved to, and it stays a hole
+        original = split.true_labels(i)
+        assert 0.7 < mask.mean() / split.masks[i].mean() < 1.5 and set(labels.unique().tolist()) <= set(np.unique(original))
+
+
+def test_augmented_training_is_deterministic(masks_project):
+    masks_dir, cache_dir = masks_project
+    cfg = {**TINY, "epochs": 2, "train_limit": 8, "affine": 1.0, "photometric": 1.0}
+    runs = [fit_inpainter(InpainterParams.from_params(c), masks_dir, cache_dir)
+            for c in (cfg, cfg, {**cfg, "affine": 0, "photometric": 0})]
+    assert runs[0].history == runs[1].history != runs[2].history
+
+
+def _true_guides(masks_dir, cache_dir) -> dict[str, np.ndarray]:
+    splits = {name: MaskedSplit(masks_dir, cache_dir, name) for name in ("train", "val")}
+    return {name: np.asarray(split.labels)[split.source_index] for name, split in splits.items()}
+
+
+def test_parser_guide_replaces_the_true_labels_in_training_and_validation(masks_project):
+    masks_dir, cache_dir = masks_project
+    true_guides = _true_guides(masks_dir, cache_dir)
+    blank = {name: np.zeros_like(labels) for name, labels in true_guides.items()}
+    cfg = {**TINY, "epochs": 2, "train_limit": 8}
+    plain = fit_inpainter(InpainterParams.from_params(cfg), masks_dir, cache_dir).history
+    same = fit_inpainter(InpainterParams.from_params({**cfg, "parser_guide": 1.0}), masks_dir, cache_dir,
+                         guides=true_guides).history
+    other = fit_inpainter(InpainterParams.from_params({**cfg, "parser_guide": 1.0}), masks_dir, cache_dir,
+                          guides=blank).history
+    assert same == plain != other  # guides equal to the true labels change nothing; other guides change the run
+
+
+def test_parser_guide_share_mixes_guides_and_true_labels(masks_project):
+    masks_dir, cache_dir = masks_project
+    split = MaskedSplit(masks_dir, cache_dir, "train")
+    guide = np.full((len(split), *split.masks.shape[1:]), 10, np.uint8)  # a class the fixture's labels never use
+    torch.manual_seed(0)
+    picks = [bool((InpaintingSamples(split, guide=guide, parser_guide=share)[i][2] == 10).all())
+             for share in (0.0, 1.0, 0.5) for i in range(len(split))]
+    n = len(split)
+    assert not any(picks[:n]) and all(picks[n:2 * n]) and 0 < sum(picks[2 * n:]) < n
+
+
+def test_parser_guide_without_guides_is_refused_clearly(masks_project):
+    masks_dir, cache_dir = masks_project
+    with pytest.raises(ValueError, match="parser_guide is 1.0, but no parser labels"):
+        fit_inpainter(InpainterParams.from_params({**TINY, "parser_guide": 1.0}), masks_dir, cache_dir)
+    guides = _true_guides(masks_dir, cache_dir)
+    guides["val"] = guides["val"][:-1]
+    with pytest.raises(ValueError, match=r"val split: expected shape \(6, 64, 64\), got \(5, 64, 64\)"):
+        fit_inpainter(InpainterParams.from_params({**TINY, "parser_guide": 1.0}), masks_dir, cache_dir, guides=guides)
 
 
 def test_resume_refuses_other_params(masks_project, tmp_path):

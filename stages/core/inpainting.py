@@ -2,9 +2,11 @@
 
 A training sample is the masked photo ``data/masks/{split}_masked.npy[i]``, its exact region ``{split}_masks.npy[i]``
 (every pixel the drawing changed), and from the cache the clean photo and its 11-class labels at
-``{split}_source_index.npy[i]``. The generator sees the true labels, the parts under the mask included; at
-inference it gets the parser's prediction on the masked photo instead. Training never reads the parser, so a
-parser change does not re-train the inpainter.
+``{split}_source_index.npy[i]``. At inference the generator is guided by the parser's (mirror-averaged) labels on
+the masked photo. In training it gets the same guide on ``inpainter.parser_guide`` of the photos (the
+``train_inpainter`` stage computes it with ``models/parser.pt``, so a parser change re-trains the inpainter) and
+the true labels, the parts under the mask included, on the rest: a generator trained on true labels alone trusts
+the guide more than the parser deserves under a mask.
 
 Losses (weights in ``inpainter.loss``): hole-weighted L1, 1 − (MS-)SSIM from pytorch-msssim, a hinge adversarial
 loss from a spectral-norm PatchGAN with a lazy R1 penalty on real photos, and discriminator feature matching as
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import albumentations as A
 import cv2
 import numpy as np
 import torch
@@ -68,7 +71,10 @@ class InpainterParams(ParamsSection):
     """The ``inpainter`` section of params.yaml. ``widths``: generator channels at 1/2..1/16 resolution;
     ``blocks``: FFC residual blocks; ``guided``: feed the 11-class label map; ``disc_widths``: PatchGAN channels.
     ``lr_schedule``: cosine takes both learning rates to zero over the ``epochs`` (per batch); constant keeps them.
-    ``loader_workers``: DataLoader processes on CUDA, as the parser's (CPU training loads in the main process)."""
+    ``loader_workers``: DataLoader processes on CUDA, as the parser's (CPU training loads in the main process).
+    ``hflip``, ``affine`` and ``photometric``: augmentation probabilities (see :func:`build_pair_augmentation`).
+    ``parser_guide``: the share of training photos guided by the parser's labels on the masked photo instead of the
+    true labels; when above 0, val photos are scored under the parser's labels too."""
 
     SECTION = "inpainter"
     widths: tuple[int, int, int, int] = (24, 48, 96, 128)
@@ -85,6 +91,9 @@ class InpainterParams(ParamsSection):
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     loss: InpainterLossWeights = InpainterLossWeights()
     hflip: float = Field(0.5, ge=0, le=1)
+    affine: float = Field(0.0, ge=0, le=1)
+    photometric: float = Field(0.0, ge=0, le=1)
+    parser_guide: float = Field(1.0, ge=0, le=1)
     train_limit: int = Field(0, ge=0)
     sample_rows: int = Field(4, ge=1)
     max_minutes: float = Field(0, ge=0)
@@ -134,20 +143,54 @@ def to_uint8(tensor: torch.Tensor) -> np.ndarray:
     return tensor.movedim(-3, -1).add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-class InpaintingSamples(Dataset):
-    """Items ``(masked (3, S, S), mask (1, S, S), labels (S, S) int64, clean (3, S, S))``, images in [-1, 1]."""
+def build_pair_augmentation(affine: float, photometric: float) -> A.Compose | None:
+    """One draw for the masked and the clean photo (``image`` and ``clean``), nearest-neighbour for the region and
+    the labels (``masks``); None when both probabilities are 0.
 
-    def __init__(self, split: MaskedSplit, hflip: float = 0.0):
-        self.split, self.hflip = split, hflip
+    ``affine``: scale ±10 %, shift ±5 % of the side, rotation ±10°, borders mirrored. ``photometric``: brightness
+    and contrast ±20 %, then hue ±4 and saturation ±20. Both are per-pixel maps of the value (not, as
+    ColorJitter's contrast is, of the photo's mean), so a pixel the mask did not cover stays equal in both photos.
+    """
+    steps: list[A.BasicTransform] = []
+    if affine:
+        steps.append(A.Affine(scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), rotate=(-10, 10),
+                              interpolation=cv2.INTER_LINEAR, mask_interpolation=cv2.INTER_NEAREST,
+                              border_mode=cv2.BORDER_REFLECT_101, p=affine))
+    if photometric:
+        steps += [A.RandomBrightnessContrast(0.2, 0.2, p=photometric), A.HueSaturationValue(4, 20, 0, p=photometric)]
+    return A.Compose(steps, additional_targets={"clean": "image"}) if steps else None
+
+
+class InpaintingSamples(Dataset):
+    """Items ``(masked (3, S, S), mask (1, S, S), labels (S, S) int64, clean (3, S, S))``, images in [-1, 1].
+
+    ``guide`` (N, S, S) class ids: the parser's labels on the split's masked photos, used instead of the true
+    labels with probability ``parser_guide``. ``augment`` (from :func:`build_pair_augmentation`) moves the
+    photos, region and labels together; after it the region also takes in every pixel where the two photos
+    differ, which an interpolated mask edge does.
+    """
+
+    def __init__(self, split: MaskedSplit, hflip: float = 0.0, augment: A.Compose | None = None,
+                 guide: np.ndarray | None = None, parser_guide: float = 0.0):
+        self.split, self.hflip, self.augment = split, hflip, augment
+        self.guide, self.parser_guide = guide, parser_guide if guide is not None else 0.0
 
     def __len__(self) -> int:
         return len(self.split)
 
     def __getitem__(self, i: int):
         masked, mask, clean = self.split.pair(i)
-        labels = self.split.true_labels(i)
+        if self.parser_guide and (self.parser_guide == 1 or torch.rand(()) < self.parser_guide):
+            labels = np.asarray(self.guide[i])
+        else:
+            labels = self.split.true_labels(i)
         if self.hflip and torch.rand(()) < self.hflip:  # the 11 classes have no left/right, so labels flip as they are
             masked, mask, clean, labels = masked[:, ::-1], mask[:, ::-1], clean[:, ::-1], labels[:, ::-1]
+        if self.augment is not None:
+            out = self.augment(image=np.ascontiguousarray(masked), clean=np.ascontiguousarray(clean),
+                               masks=[np.ascontiguousarray(mask), np.ascontiguousarray(labels)])
+            masked, clean, (mask, labels) = out["image"], out["clean"], out["masks"]
+            mask = np.maximum(mask, (masked != clean).any(-1))
         return (to_unit_range(masked), torch.from_numpy(np.array(mask, dtype=np.float32))[None],
                 torch.from_numpy(np.array(labels, dtype=np.int64)), to_unit_range(clean))
 
@@ -240,17 +283,36 @@ def _check_resumable(state: dict, cfg: InpainterParams, path: str | Path) -> Non
         raise ValueError(f"{path}: cannot resume: the checkpoint was written with other inpainter params ({', '.join(differ)})")
 
 
-def _val_sample_grid(model: ParseGuidedInpainter, val: MaskedSplit, rows: int) -> np.ndarray:
+def _val_sample_grid(model: ParseGuidedInpainter, val: MaskedSplit, labels: np.ndarray, rows: int) -> np.ndarray:
     """Rows of (masked, restored, clean) val photos side by side, as one (rows*S, 3*S, 3) uint8 image."""
     idx = np.linspace(0, len(val) - 1, min(rows, len(val))).astype(int)
-    restored = inpaint(model, val.masked[idx], val.masks[idx], np.stack([val.true_labels(i) for i in idx]))
+    restored = inpaint(model, val.masked[idx], val.masks[idx], labels[idx])
     lines = [np.concatenate([val.pair(i)[0], restored[k], val.pair(i)[2]], axis=1) for k, i in enumerate(idx)]
     return np.concatenate(lines, axis=0)
 
 
+def _checked_guides(guides: dict[str, np.ndarray] | None, splits: dict[str, MaskedSplit],
+                    parser_guide: float) -> dict[str, np.ndarray] | None:
+    if not parser_guide:
+        return None
+    if guides is None:
+        raise ValueError(f"inpainter.parser_guide is {parser_guide}, but no parser labels were given for the "
+                         "masked photos (the train_inpainter stage computes them with models/parser.pt)")
+    for name, split in splits.items():
+        expected = (len(split), *split.masks.shape[1:])
+        if name not in guides or tuple(guides[name].shape) != expected:
+            found = tuple(guides[name].shape) if name in guides else "none"
+            raise ValueError(f"parser labels for the {name} split: expected shape {expected}, got {found}")
+    return guides
+
+
 def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None,
-                  checkpoint_path: str | Path | None = None, ctx: DistributedContext | None = None) -> InpainterRun:
+                  checkpoint_path: str | Path | None = None, ctx: DistributedContext | None = None,
+                  guides: dict[str, np.ndarray] | None = None) -> InpainterRun:
     """Train generator and discriminator on the train split; keep the generator of the best val hole L1.
+
+    ``guides``: ``{"train": (N, S, S), "val": (M, S, S)}`` class ids, the parser's labels on each split's masked
+    photos; needed when ``parser_guide`` > 0 (then the val hole L1 and sample grids use them too).
 
     ``checkpoint_path``: where to write the full training state after every epoch (``inpainter.resume`` reads it).
     Every epoch reseeds from ``seed + epoch``, so a resumed run ends with the same weights as an uninterrupted one.
@@ -266,12 +328,16 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     seed_everything(rank_seed, cfg.threads)
     train = MaskedSplit(masks_dir, cache_dir, "train")
     val = MaskedSplit(masks_dir, cache_dir, "val")
+    guides = _checked_guides(guides, {"train": train, "val": val}, cfg.parser_guide)
+    val_labels = guides["val"] if guides else np.asarray(val.labels)[val.source_index]
     generator_net = wrap_model(build_inpainter(cfg).to(ctx.device), ctx)
     generator, discriminator = unwrap(generator_net), PatchDiscriminator(cfg.disc_widths).to(ctx.device)
     copy_from_main(discriminator, ctx)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
-    dataset = InpaintingSamples(train, cfg.hflip)
+    augment = build_pair_augmentation(cfg.affine, cfg.photometric)
+    dataset = InpaintingSamples(train, cfg.hflip, augment, guides["train"] if guides else None,
+                                 cfg.parser_guide)
     if cfg.train_limit:
         dataset = torch.utils.data.Subset(dataset, range(min(cfg.train_limit, len(dataset))))
     loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx, workers=cfg.loader_workers)
@@ -296,6 +362,8 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     elapsed = []
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(rank_seed + epoch)
+        if augment is not None:
+            augment.set_random_seed(rank_seed + epoch)
         loader.sampler.set_epoch(epoch)
         generator_net.train()
         discriminator.train()
@@ -346,10 +414,10 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
                 break
             continue
         row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in zip(keys, totals, strict=True)},
-               "val_hole_l1": _val_hole_l1(generator, val), "lr": float(schedules[0].get_last_lr()[0])}
+               "val_hole_l1": _val_hole_l1(generator, val, val_labels), "lr": float(schedules[0].get_last_lr()[0])}
         history.append(row)
         log.info("inpainter epoch %d: %s", epoch + 1, row)
-        grids.append(_val_sample_grid(generator, val, cfg.sample_rows))
+        grids.append(_val_sample_grid(generator, val, val_labels, cfg.sample_rows))
         _log_row(live, row, grids[-1])
         if best is None or row["val_hole_l1"] < best["val_hole_l1"]:
             best, best_state = row, snapshot(generator)
@@ -387,8 +455,7 @@ def _log_row(live, row: dict, grid: np.ndarray | None = None) -> None:
     live.next_step()
 
 
-def _val_hole_l1(model: ParseGuidedInpainter, val: MaskedSplit) -> float:
-    labels = np.asarray(val.labels)[val.source_index]
+def _val_hole_l1(model: ParseGuidedInpainter, val: MaskedSplit, labels: np.ndarray) -> float:
     restored = inpaint(model, val.masked, val.masks, labels)
     clean = np.asarray(val.clean)[val.source_index]
     m = np.asarray(val.masks).astype(bool)

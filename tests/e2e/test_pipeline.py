@@ -2,7 +2,8 @@
 
 It checks what a user relies on: `dvc repro` builds every output, and `dvc exp run -S loss=focal`
 re-runs exactly train_parser, distill (the student learns from the re-trained parser, and the loss is its loss
-too), deploy (new int8 copies and default) and benchmark (the mask finder never reads the parser).
+too), deploy (new int8 copies and default), train_inpainter (its training guide is the parser's labels on the
+masked photos) and benchmark (the mask finder never reads the parser).
 """
 from __future__ import annotations
 
@@ -67,11 +68,12 @@ def test_noop_repro_runs_nothing(project):
     assert "Running stage" not in out
 
 
-def test_loss_experiment_reruns_only_training_distillation_deploy_and_benchmark(project):
+def test_loss_experiment_reruns_only_training_distillation_deploy_inpainter_and_benchmark(project):
     root, env = project
     out = run(["dvc", "exp", "run", "-S", "loss=focal"], root, env)
     ran = set(re.findall(r"Running stage '([^']+)'", out))
-    assert ran == {"train_parser", "distill", "deploy", "benchmark"}, out[-3000:]
+    # the inpainter trains under the parser's labels on the masked photos (inpainter.parser_guide)
+    assert ran == {"train_parser", "distill", "deploy", "train_inpainter", "benchmark"}, out[-3000:]
     show = run(["dvc", "exp", "show", "--no-pager", "--md"], root, env)
     assert "focal" in show
     diff = run(["dvc", "metrics", "diff", "--md"], root, env)
