@@ -23,7 +23,7 @@ from stages.core.inpainting import (
     weighted_l1,
 )
 from stages.core.models.inpainter import FFC, ParseGuidedInpainter, PatchDiscriminator, one_hot_labels
-from stages.core.torch_utils import save_checkpoint
+from stages.core.torch_utils import CheckpointError, load_checkpoint, save_checkpoint
 
 TINY = {"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 4,
         "loss": {"ssim_kind": "ssim"}, "sample_rows": 2, "parser_guide": 0.0}
@@ -267,6 +267,22 @@ def test_parser_guide_without_guides_is_refused_clearly(masks_project):
     guides["val"] = guides["val"][:-1]
     with pytest.raises(ValueError, match=r"val split: expected shape \(6, 64, 64\), got \(5, 64, 64\)"):
         fit_inpainter(InpainterParams.from_params({**TINY, "parser_guide": 1.0}), masks_dir, cache_dir, guides=guides)
+
+
+def test_warm_start_begins_from_the_given_weights(masks_project, tmp_path):
+    masks_dir, cache_dir = masks_project
+    fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 1, "lr": 0.01}), masks_dir, cache_dir,
+                  checkpoint_path=tmp_path / "last.pt")
+    state = load_checkpoint(tmp_path / "last.pt")
+    still = {**TINY, "epochs": 1, "train_limit": 4, "lr": 1e-12, "disc_lr": 1e-12}
+    warm = fit_inpainter(InpainterParams.from_params(still), masks_dir, cache_dir,
+                         warm_start={"generator": state["best_state"], "discriminator": state["discriminator"]})
+    cold = fit_inpainter(InpainterParams.from_params(still), masks_dir, cache_dir)
+    for name, value in warm.model.named_parameters():  # parameters: BatchNorm's running statistics still move
+        torch.testing.assert_close(value.detach(), state["best_state"][name], atol=1e-6, rtol=0, msg=name)
+    assert not torch.allclose(cold.model.head.weight, state["best_state"]["head.weight"])
+    with pytest.raises(CheckpointError, match="warm_start.*discriminator"):
+        fit_inpainter(InpainterParams.from_params(still), masks_dir, cache_dir, warm_start={"generator": {}})
 
 
 def test_resume_refuses_other_params(masks_project, tmp_path):

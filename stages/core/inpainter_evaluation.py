@@ -46,7 +46,8 @@ def inpainter_latency_ms(onnx_path: Path, size: int, threads: int, runs: int, wa
     return latency_ms(lambda: session.run(None, feed), runs, warmup)
 
 
-def _image_scores(pred: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+def image_scores(pred: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """PSNR, SSIM and L1 of one ``(S, S, 3)`` uint8 restoration inside ``mask`` (S, S) bool, PSNR and SSIM whole."""
     whole = np.ones(mask.shape, bool)
     return {"psnr": masked_psnr(pred, clean, mask), "ssim": masked_ssim(pred, clean, mask),
             "l1": masked_l1(pred, clean, mask), "psnr_whole": masked_psnr(pred, clean, whole),
@@ -93,7 +94,7 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
     for i in tqdm(range(len(test)), desc="inpainter benchmark", leave=False):
         hole = masks[i].astype(bool)
         for name, photos in restored.items():
-            for key, value in _image_scores(photos[i], clean[i], hole).items():
+            for key, value in image_scores(photos[i], clean[i], hole).items():
                 scores[name][key].append(value)
         for name, labels in parsed.items():
             parse_cm[name] += confusion_matrix(truth[i][hole], labels[i][hole])

@@ -308,11 +308,13 @@ def _checked_guides(guides: dict[str, np.ndarray] | None, splits: dict[str, Mask
 
 def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None,
                   checkpoint_path: str | Path | None = None, ctx: DistributedContext | None = None,
-                  guides: dict[str, np.ndarray] | None = None) -> InpainterRun:
+                  guides: dict[str, np.ndarray] | None = None, warm_start: dict | None = None) -> InpainterRun:
     """Train generator and discriminator on the train split; keep the generator of the best val hole L1.
 
     ``guides``: ``{"train": (N, S, S), "val": (M, S, S)}`` class ids, the parser's labels on each split's masked
     photos; needed when ``parser_guide`` > 0 (then the val hole L1 and sample grids use them too).
+    ``warm_start``: ``{"generator": state_dict, "discriminator": state_dict}`` to start from instead of fresh
+    weights (the optimizers and schedules still start fresh: a fine-tune, unlike ``resume``).
 
     ``checkpoint_path``: where to write the full training state after every epoch (``inpainter.resume`` reads it).
     Every epoch reseeds from ``seed + epoch``, so a resumed run ends with the same weights as an uninterrupted one.
@@ -332,6 +334,10 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     val_labels = guides["val"] if guides else np.asarray(val.labels)[val.source_index]
     generator_net = wrap_model(build_inpainter(cfg).to(ctx.device), ctx)
     generator, discriminator = unwrap(generator_net), PatchDiscriminator(cfg.disc_widths).to(ctx.device)
+    if warm_start is not None:
+        require_keys(warm_start, ("generator", "discriminator"), "warm_start")
+        generator.load_state_dict(warm_start["generator"])
+        discriminator.load_state_dict(warm_start["discriminator"])
     copy_from_main(discriminator, ctx)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
