@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 from dvclive import Live
-from tqdm import tqdm
 
 from stages.core.distributed import training_processes
 from stages.core.inference.parsing import ParserModel
@@ -26,16 +25,14 @@ MASKS_DIR, CACHE_DIR, MODELS = Path("data/masks"), Path("data/cache"), Path("mod
 LIVE_DIR = Path("metrics/train_inpainter")
 
 
-def parser_guides(parser_path: Path, threads: int, masks_dir: Path = MASKS_DIR, splits: tuple[str, ...] = ("train", "val"),
-                  batch: int = 16) -> dict[str, np.ndarray]:
+def parser_guides(parser_path: Path, threads: int, masks_dir: Path = MASKS_DIR,
+                  splits: tuple[str, ...] = ("train", "val")) -> dict[str, np.ndarray]:
     """``{split: (N, S, S) uint8}``: the parser's mirror-averaged labels on each split's masked photos, as
     ``faceparse unmask`` and the benchmark guide the generator."""
-    parser, guides = ParserModel(parser_path, threads), {}
-    for split in splits:
-        masked = np.load(masks_dir / f"{split}_masked.npy", mmap_mode="r")
-        steps = tqdm(range(0, len(masked), batch), desc=f"parser labels ({split})", leave=False)
-        guides[split] = np.concatenate([parser.mirror_averaged_labels(np.asarray(masked[s:s + batch])) for s in steps])
-    return guides
+    parser = ParserModel(parser_path, threads)
+    return {split: parser.mirror_averaged_labels(np.load(masks_dir / f"{split}_masked.npy", mmap_mode="r"),
+                                                 progress=f"parser labels ({split})")
+            for split in splits}
 
 
 def main() -> None:

@@ -213,3 +213,16 @@ def test_one_pass_gives_the_plain_and_the_mirror_averaged_labels(tiny_models):
     assert np.array_equal(plain, model.labels(crops))
     assert np.array_equal(mirror_averaged, model.mirror_averaged_labels(crops))
     assert not np.array_equal(plain, mirror_averaged)
+
+
+def test_mirror_averaged_labels_are_the_same_in_any_batching_and_read_a_memory_map(tiny_models, tmp_path):
+    model = ParserModel(tiny_models / "parser.onnx", threads=1)
+    crops = np.random.default_rng(2).integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
+    np.save(tmp_path / "crops.npy", crops)
+    one_call = model.labels_and_mirror_averaged(crops, batch=5)
+    for batch in (1, 2):
+        batched = model.labels_and_mirror_averaged(np.load(tmp_path / "crops.npy", mmap_mode="r"), batch=batch)
+        assert all(np.array_equal(a, b) for a, b in zip(batched, one_call))
+    assert np.array_equal(one_call[0], np.concatenate([model.labels(crops[i:i + 1]) for i in range(5)]))
+    empty = model.mirror_averaged_labels(crops[:0])
+    assert empty.shape == (0, SIZE, SIZE) and empty.dtype == np.uint8

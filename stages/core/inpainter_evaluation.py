@@ -76,9 +76,7 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
     clean = np.asarray(test.clean)[test.source_index]
     truth = np.asarray(test.labels)[test.source_index]
     landmarks = np.asarray(test.landmarks)[test.source_index]
-    plain_and_guide = [guide_parser.labels_and_mirror_averaged(masked[s:s + 16]) for s in range(0, len(masked), 16)]
-    parsed_masked = np.concatenate([plain for plain, _ in plain_and_guide])
-    guide = np.concatenate([mirror_averaged for _, mirror_averaged in plain_and_guide])
+    parsed_masked, guide = guide_parser.labels_and_mirror_averaged(masked, progress="parser labels (test)")
     restored = {"inpainter": inpaint(model, masked, masks, guide),
                 "inpainter_true_labels": inpaint(model, masked, masks, truth)}
     for method in CLASSICAL:

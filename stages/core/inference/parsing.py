@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from stages.core.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
 from stages.core.inference.alignment import Framing, alignment_matrix, paste_back, warp_into_framing
@@ -85,17 +86,24 @@ class ParserModel:
     def probabilities(self, crops: np.ndarray) -> np.ndarray:
         return np.moveaxis(softmax(self.logits(crops).astype(np.float32), axis=1), 1, -1)
 
-    def mirror_averaged_labels(self, crops: np.ndarray) -> np.ndarray:
+    def mirror_averaged_labels(self, crops: np.ndarray, batch: int = 16, progress: str | None = None) -> np.ndarray:
         """``(N, S, S, 3)`` uint8 -> ``(N, S, S)`` class ids from the mean probabilities of each crop and its mirror
         image (the 11 classes have no left/right, so the mirror's map flips back as it is); twice the cost."""
-        return self.labels_and_mirror_averaged(crops)[1]
+        return self.labels_and_mirror_averaged(crops, batch, progress)[1]
 
-    def labels_and_mirror_averaged(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(N, S, S, 3)`` uint8 -> the ``(N, S, S)`` class ids of the crops alone and the mirror-averaged ones,
-        from one pass over the crops and one over their mirror images."""
-        probabilities = self.probabilities(crops)
-        mirrored = self.probabilities(np.ascontiguousarray(crops[:, :, ::-1]))[:, :, ::-1]
-        return probabilities.argmax(-1).astype(np.uint8), (probabilities + mirrored).argmax(-1).astype(np.uint8)
+    def labels_and_mirror_averaged(self, crops: np.ndarray, batch: int = 16,
+                                   progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, S, S, 3)`` uint8 (an array or a memory map) -> the ``(N, S, S)`` class ids of the crops alone and
+        the mirror-averaged ones, from one pass over the crops and one over their mirror images, ``batch`` crops
+        at a time (so that only one batch's float probabilities are held). ``progress`` names a progress bar."""
+        plain, averaged = [np.zeros((0, self.size, self.size), np.uint8)], [np.zeros((0, self.size, self.size), np.uint8)]
+        for start in tqdm(range(0, len(crops), batch), desc=progress, leave=False, disable=progress is None):
+            chunk = np.asarray(crops[start:start + batch])
+            probabilities = self.probabilities(chunk)
+            mirrored = self.probabilities(np.ascontiguousarray(chunk[:, :, ::-1]))[:, :, ::-1]
+            plain.append(probabilities.argmax(-1).astype(np.uint8))
+            averaged.append((probabilities + mirrored).argmax(-1).astype(np.uint8))
+        return np.concatenate(plain), np.concatenate(averaged)
 
 
 @dataclass
