@@ -38,9 +38,9 @@ ARMS = {"true": {"parser_guide": 0.0},
         "augment": {"parser_guide": 0.0, "affine": 0.5, "photometric": 0.5}}
 
 
-def test_scores(model: ParseGuidedInpainter, test: MaskedSplit, labels: np.ndarray) -> dict[str, float]:
-    masked, masks = np.asarray(test.masked), np.asarray(test.masks)
-    clean = np.asarray(test.clean)[test.source_index]
+def mean_scores(model: ParseGuidedInpainter, masked: np.ndarray, masks: np.ndarray, clean: np.ndarray,
+                labels: np.ndarray) -> dict[str, float]:
+    """Mean PSNR and SSIM inside the mask and whole over ``(N, S, S, 3)`` masked photos restored under ``labels``."""
     restored = inpaint(model, masked, masks, labels)
     rows = [image_scores(restored[i], clean[i], masks[i].astype(bool)) for i in range(len(restored))]
     return {key: round(float(np.mean([row[key] for row in rows])), 3) for key in ("psnr", "ssim", "psnr_whole", "ssim_whole")}
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     run_cfg = InpainterParams.from_params(state["config"], args.state)
     guides = parser_guides(args.parser, args.threads, args.masks, ("train", "val", "test"))
     test = MaskedSplit(args.masks, args.cache, "test")
-    truth = np.asarray(test.labels)[test.source_index]
+    masked, masks = np.asarray(test.masked), np.asarray(test.masks)
+    clean, truth = (np.asarray(array)[test.source_index] for array in (test.clean, test.labels))
 
     model = build_inpainter(run_cfg)
     model.load_state_dict(state["best_state"])
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     table = {}
     for name, model in results.items():
         for guide_name, labels in (("parser", guides["test"]), ("true labels", truth)):
-            scores = table.setdefault(name, {})[guide_name] = test_scores(model, test, labels)
+            scores = table.setdefault(name, {})[guide_name] = mean_scores(model, masked, masks, clean, labels)
             print(f"| {name} | {guide_name} | {scores['psnr']} | {scores['ssim']} | {scores['psnr_whole']} | "
                   f"{scores['ssim_whole']} |", flush=True)
     print(json.dumps(table))
