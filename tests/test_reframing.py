@@ -11,8 +11,16 @@ from stages.core.evaluation import BenchmarkParams, score_reframed
 from stages.core.inference.alignment import measure_framing
 from stages.core.inference.parsing import ParserModel
 from stages.core.params import ParamsError
-from stages.core.reframing import (ReframedParams, ReframedSet, decompose, footprint, image_rng, random_transform, reframe,
-                                   reframed_set)
+from stages.core.reframing import (
+    ReframedParams,
+    ReframedSet,
+    decompose,
+    footprint,
+    image_rng,
+    random_transform,
+    reframe,
+    reframed_set,
+)
 from stages.core.synthetic_faces import face_rng, render_face
 
 SIZE = 128
