@@ -9,6 +9,7 @@ from stages.core.inpainting import (
     InpainterParams,
     InpaintingSamples,
     MaskedSplit,
+    _check_resumable,
     build_pair_augmentation,
     classical_inpaint,
     discriminator_loss,
@@ -288,6 +289,25 @@ def test_warm_start_begins_from_the_given_weights(masks_project, tmp_path):
 def test_resume_refuses_other_params(masks_project, tmp_path):
     masks_dir, cache_dir = masks_project
     fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 1}), masks_dir, cache_dir, checkpoint_path=tmp_path / "a.pt")
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"a.pt: cannot resume: .*inpainter\.lr: 0\.001 there, 0\.5 here"):
         fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 2, "lr": 0.5, "resume": str(tmp_path / "a.pt")}),
                       masks_dir, cache_dir)
+
+
+def test_resume_reads_keys_a_checkpoint_predates_as_the_code_behaved_before_them(masks_project, tmp_path):
+    masks_dir, cache_dir = masks_project
+    fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 2, "max_minutes": 1e-9}), masks_dir, cache_dir,
+                  checkpoint_path=tmp_path / "a.pt")  # stops after epoch 1
+    state = load_checkpoint(tmp_path / "a.pt")
+    for key in ("parser_guide", "affine", "photometric"):  # a checkpoint from before these keys: true labels only
+        del state["config"][key]
+    save_checkpoint(tmp_path / "old.pt", state)
+    resumed = fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 2, "resume": str(tmp_path / "old.pt")}),
+                            masks_dir, cache_dir)
+    assert len(resumed.history) == 2
+    guided = InpainterParams.from_params({**TINY, "epochs": 2, "parser_guide": 1.0})
+    with pytest.raises(ValueError, match=r"old.pt: cannot resume: .*inpainter\.parser_guide: 0\.0 there, 1\.0 here"):
+        _check_resumable(state, guided, tmp_path / "old.pt")
+    del state["config"]["hflip"]  # not a key added later: its old value is unknown
+    with pytest.raises(ValueError, match=r"inpainter\.hflip: absent there, 0\.5 here"):
+        _check_resumable(state, InpainterParams.from_params({**TINY, "epochs": 2}), tmp_path / "old.pt")

@@ -6,7 +6,7 @@ import torch
 
 from stages.core.inpainting import load_inpainter
 from stages.core.models.registry import load_parser
-from stages.core.torch_utils import CheckpointError, load_checkpoint, save_checkpoint
+from stages.core.torch_utils import CheckpointError, load_checkpoint, resume_differences, save_checkpoint
 
 
 class Payload:
@@ -49,3 +49,15 @@ def test_a_checkpoint_of_another_kind_is_named(tmp_path):
     save_checkpoint(path, {"weights": torch.zeros(1)})
     with pytest.raises(CheckpointError, match=rf"{path}: not a checkpoint of this kind: it lacks state_dict, config"):
         load_parser(path)
+
+
+def test_resume_differences_name_each_changed_key_and_read_missing_keys_as_before_they_existed():
+    saved = {"lr": 0.1, "epochs": 4, "threads": 2, "dropped": 1}
+    now = {"lr": 0.2, "epochs": 4, "threads": 1, "added": 0.0, "new_default": 1.0}
+    assert resume_differences(saved, now, "s", may_change=("threads",)) == [
+        "s.added: absent there, 0.0 here", "s.dropped: 1 there, absent here", "s.lr: 0.1 there, 0.2 here",
+        "s.new_default: absent there, 1.0 here"]
+    before = {"added": 0.0, "new_default": 0.0}
+    assert resume_differences(saved, now, "s", ("threads",), before) == [
+        "s.dropped: 1 there, absent here", "s.lr: 0.1 there, 0.2 here", "s.new_default: 0.0 there, 1.0 here"]
+    assert resume_differences(saved, saved, "s") == []

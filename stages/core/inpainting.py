@@ -46,7 +46,14 @@ from stages.core.distributed import (
 from stages.core.io import atomic_path
 from stages.core.models.inpainter import ParseGuidedInpainter, PatchDiscriminator
 from stages.core.params import ParamsSection
-from stages.core.torch_utils import load_checkpoint, require_keys, save_checkpoint, seed_everything, snapshot
+from stages.core.torch_utils import (
+    load_checkpoint,
+    require_keys,
+    resume_differences,
+    save_checkpoint,
+    seed_everything,
+    snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -274,13 +281,17 @@ def telea_baseline(masked: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.
 
 # Keys of the inpainter section that may differ between a run and the one it resumes.
 RESUME_MAY_CHANGE = ("resume", "threads", "max_minutes")
+# Keys added to the section after its first release, with what the code did before each existed: a checkpoint
+# written then lacks them and resumes only where these equal the current params.
+INPAINTER_VALUE_BEFORE_KEY_EXISTED = {"devices": 1, "loader_workers": 0, "lr_schedule": "constant", "affine": 0.0,
+                                      "photometric": 0.0, "parser_guide": 0.0}
 
 
 def _check_resumable(state: dict, cfg: InpainterParams, path: str | Path) -> None:
-    saved, now = dict(state["config"]), cfg.as_dict()
-    differ = [k for k in now if k not in RESUME_MAY_CHANGE and saved.get(k) != now[k]]
+    differ = resume_differences(dict(state["config"]), cfg.as_dict(), "inpainter", RESUME_MAY_CHANGE,
+                                INPAINTER_VALUE_BEFORE_KEY_EXISTED)
     if differ:
-        raise ValueError(f"{path}: cannot resume: the checkpoint was written with other inpainter params ({', '.join(differ)})")
+        raise ValueError(f"{path}: cannot resume: the checkpoint was written with other params ({'; '.join(differ)})")
 
 
 def _val_sample_grid(model: ParseGuidedInpainter, val: MaskedSplit, labels: np.ndarray, rows: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Generic torch helpers shared by the parser's and the inpainter's training and by the benchmark.
 
-Seeding, the device, data loaders, weight snapshots, and checkpoints that hold tensors and plain data only.
+Seeding, the device, data loaders, weight snapshots, checkpoints that hold tensors and plain data only, and the
+params a checkpoint must share with a run that resumes it.
 Nothing here knows about a particular model or loss.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ import pickle
 import random
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -92,3 +94,27 @@ def require_keys(payload: dict, keys: tuple[str, ...], path: str | Path) -> None
     missing = [k for k in keys if k not in payload]
     if missing:
         raise CheckpointError(f"{path}: not a checkpoint of this kind: it lacks {', '.join(missing)}")
+
+
+_ABSENT = object()
+
+
+def resume_differences(saved: dict[str, Any], now: dict[str, Any], section: str, may_change: tuple[str, ...] = (),
+                       value_before_key_existed: dict[str, Any] | None = None) -> list[str]:
+    """The keys of one params section whose value in a checkpoint's ``saved`` config differs from ``now``, each as
+    ``"<section>.<key>: <saved> there, <now> here"``; keys in ``may_change`` are not compared.
+
+    A key that ``saved`` lacks because the checkpoint predates it is compared as ``value_before_key_existed[key]``:
+    what the code did before the key was added, which need not be today's default (a run from before
+    ``inpainter.parser_guide`` trained on true labels, ``parser_guide`` 0, while the default is now 1).
+    """
+    before = value_before_key_existed or {}
+    differ = []
+    for key in sorted(set(saved) | set(now)):
+        if key in may_change:
+            continue
+        there, here = saved.get(key, before.get(key, _ABSENT)), now.get(key, _ABSENT)
+        if there != here:
+            shown = ["absent" if v is _ABSENT else repr(v) for v in (there, here)]
+            differ.append(f"{section}.{key}: {shown[0]} there, {shown[1]} here")
+    return differ

@@ -56,6 +56,7 @@ from stages.core.parser_scoring import evaluate
 from stages.core.torch_utils import (
     load_checkpoint,
     require_keys,
+    resume_differences,
     save_checkpoint,
     seed_everything,
     snapshot,
@@ -426,10 +427,7 @@ def without_timings(rows: list[dict]) -> list[dict]:
 def check_resumable(state: dict, cfg: ParserParams, loss_spec: str, seed: int, path: str | Path) -> None:
     """Refuse a checkpoint written by a run with other params, loss or seed: continuing it would not give the
     model these params describe. Raises ``ValueError`` naming the file and the first differences."""
-    mine = {k: v for k, v in cfg.as_dict().items() if k not in RESUME_MAY_CHANGE}
-    theirs = {k: v for k, v in dict(state.get("config") or {}).items() if k not in RESUME_MAY_CHANGE}
-    differ = [f"parser.{k}: {theirs.get(k)!r} there, {mine.get(k)!r} here" for k in sorted(set(mine) | set(theirs))
-              if mine.get(k) != theirs.get(k)]
+    differ = resume_differences(dict(state.get("config") or {}), cfg.as_dict(), "parser", RESUME_MAY_CHANGE)
     if state.get("loss") != loss_spec:
         differ.append(f"loss: {state.get('loss')!r} there, {loss_spec!r} here")
     if state.get("seed") != seed:
