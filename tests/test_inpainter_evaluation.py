@@ -4,7 +4,7 @@ import torch
 from inpainting_fixtures import write_masked_project
 
 from stages.core.classes import NUM_CLASSES
-from stages.core.inpainter_evaluation import benchmark_inpainter
+from stages.core.inpainter_evaluation import benchmark_inpainter, paired_mean_difference
 from stages.core.inpainting import InpainterParams, export_inpainter_onnx, fit_inpainter
 from stages.core.models.registry import build_parser
 from stages.core.torch_utils import save_checkpoint
@@ -54,6 +54,19 @@ def test_identity_is_skipped_and_counted_without_landmarks(benchmarked):
     # the fixture's photos have no landmarks: no descriptor can be cut, and the count says so
     assert metrics["identity_faces"] == 0
     assert all(v is None for v in metrics["identity_distance"].values())
+    assert metrics["identity_inpainter_minus_telea"] is None
+
+
+def test_paired_difference_is_clearly_below_zero_only_when_its_interval_is():
+    rng = np.random.default_rng(1)
+    telea = rng.uniform(0.4, 0.6, 200)
+    better = paired_mean_difference(telea - 0.02 + rng.normal(0, 0.05, 200), telea)
+    assert better["ci95_low"] < better["mean_difference"] < better["ci95_high"] < 0 and better["clearly_below"]
+    assert better["mean_difference"] == pytest.approx(-0.02, abs=0.01) and better["faces"] == 200
+    same = paired_mean_difference(telea + rng.normal(0, 0.05, 200), telea)
+    assert same["ci95_low"] < 0 < same["ci95_high"] and not same["clearly_below"]
+    assert paired_mean_difference(telea - 0.02, telea) == paired_mean_difference(telea - 0.02, telea)  # seeded
+    assert paired_mean_difference([0.5], [0.6]) is None
 
 
 def test_face_descriptor_is_repeatable_and_moves_when_the_mouth_is_hidden():
