@@ -83,6 +83,14 @@ def test_int8_copy_is_per_channel_qdq_and_close_to_fp32(exported):
     assert np.corrcoef(fp32.ravel(), int8.ravel())[0, 1] > 0.9
 
 
+def test_int8_weights_use_seven_bits_so_avx2_cpus_do_not_saturate(exported):
+    _, root = exported
+    graph = onnx.load(root / "m_int8.onnx")
+    weights = [onnx.numpy_helper.to_array(t) for t in graph.graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights, "the int8 copy should hold int8 weights"
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
+
+
 def test_quantize_refuses_empty_calibration(exported, tmp_path):
     _, root = exported
     with pytest.raises(ValueError, match="calibration"):

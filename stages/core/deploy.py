@@ -8,7 +8,7 @@ what most callers need: 11x less to copy than the logits) and ``logits`` ``(N, 1
 are asked for, and ``logits`` is an intermediate of ``labels`` anyway, so the second output costs only its copy
 when it is requested.
 
-``quantize_int8`` makes a static int8 QDQ copy (per-channel weights, uint8 activations) calibrated on cached
+``quantize_int8`` makes a static int8 QDQ copy (per-channel 7-bit weights, uint8 activations) calibrated on cached
 photos. :func:`stages.core.inference.sessions.ort_session` opens either.
 """
 from __future__ import annotations
@@ -86,7 +86,13 @@ class _CalibrationImages:
 def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray) -> None:
     """Static int8 quantisation of a deployable graph: QDQ format, per-channel int8 weights, uint8 activations
     calibrated (min-max) on ``calibration`` ``(N, S, S, 3)`` uint8 photos. The uint8 input, its normalisation,
-    the argmax and the ``logits`` output stay as they are."""
+    the argmax and the ``logits`` output stay as they are.
+
+    The weights use 7 of the 8 bits (``reduce_range``). On x86 CPUs without VNNI (AVX2 only, as on many laptops
+    and cloud AMD EPYCs) ONNX Runtime multiplies uint8 by int8 with VPMADDUBSW, whose 16-bit sums of two products
+    saturate with full-range weights; the copy is made once and runs on whatever CPU the user has. Measured on
+    an AVX2-only EPYC, the synthetic default's parser: val F1 0.687 with 8-bit weights, 0.842 with 7-bit, 0.842
+    in fp32."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -97,7 +103,8 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
         try:
             quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
             quantize_static(str(prepared), str(tmp), _CalibrationImages(calibration), quant_format=QuantFormat.QDQ,
-                            per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=_QUANTIZED_OPS)
         finally:
             prepared.unlink(missing_ok=True)
