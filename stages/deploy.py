@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.cache_arrays import CachedSplit
-from stages.core.deploy import DeployParams, choose_default, quantize_int8
+from stages.core.deploy import DeployParams, choose_default
 from stages.core.inference.sessions import ort_session, predict_labels_onnx
 from stages.core.io import atomic_path, write_json_atomic
 from stages.core.metrics import confusion_matrix, segmentation_report
+from stages.core.quantization import quantize_int8
 
 CACHE_DIR, MODELS = Path("data/cache"), Path("models")
 

@@ -11,7 +11,7 @@ import torch
 
 from stages.core.cache_arrays import CachedSplit
 from stages.core.classes import NUM_CLASSES
-from stages.core.deploy import DeployableParser, choose_default, export_deployable_onnx, quantize_int8
+from stages.core.deploy import DeployableParser, choose_default, export_deployable_onnx
 from stages.core.distillation import DistillParams, TeacherLoss, distillation_loss, fit_student, student_params
 from stages.core.inference.parsing import ParserModel
 from stages.core.inference.sessions import ort_session, predict_labels_onnx
@@ -19,6 +19,7 @@ from stages.core.latency import ExportedModel, interleaved_latency_ms, latency_t
 from stages.core.models.preprocessing import images_to_tensor
 from stages.core.models.registry import build_parser
 from stages.core.params import ParamsError
+from stages.core.quantization import quantize_int8
 from stages.core.torch_utils import save_checkpoint
 
 SIZE = 64

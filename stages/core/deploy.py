@@ -8,8 +8,8 @@ what most callers need: 11x less to copy than the logits) and ``logits`` ``(N, 1
 are asked for, and ``logits`` is an intermediate of ``labels`` anyway, so the second output costs only its copy
 when it is requested.
 
-``quantize_int8`` makes a static int8 QDQ copy (per-channel 7-bit weights, uint8 activations) calibrated on cached
-photos. :func:`stages.core.inference.sessions.ort_session` opens either.
+Its int8 copy is made by :func:`stages.core.quantization.quantize_int8` (the deploy stage alone imports it, so a
+change there re-trains nothing). :func:`stages.core.inference.sessions.ort_session` opens either.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
@@ -65,54 +64,6 @@ def export_deployable_onnx(model: nn.Module, path: str | Path, size: int, opset:
             log.warning("TorchScript ONNX export failed (%s); using the dynamo exporter", str(err).splitlines()[0])
             program = torch.onnx.export(wrapped, (dummy,), None, opset_version=max(opset, 18), dynamo=True, **names)
             program.save(str(tmp))
-
-
-class _CalibrationImages:
-    """``onnxruntime.quantization.CalibrationDataReader`` over ``(N, S, S, 3)`` uint8 photos, one at a time."""
-
-    def __init__(self, images: np.ndarray):
-        self.images, self.index = images, 0
-
-    def get_next(self):
-        if self.index >= len(self.images):
-            return None
-        self.index += 1
-        return {INPUT_NAME: np.ascontiguousarray(self.images[self.index - 1:self.index], dtype=np.uint8)}
-
-    def rewind(self):
-        self.index = 0
-
-
-def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.ndarray) -> None:
-    """Static int8 quantisation of a deployable graph: QDQ format, per-channel int8 weights, uint8 activations
-    calibrated (min-max) on ``calibration`` ``(N, S, S, 3)`` uint8 photos. The uint8 input, its normalisation,
-    the argmax and the ``logits`` output stay as they are.
-
-    The weights use 7 of the 8 bits (``reduce_range``). On x86 CPUs without VNNI (AVX2 only, as on many laptops
-    and cloud AMD EPYCs) ONNX Runtime multiplies uint8 by int8 with VPMADDUBSW, whose 16-bit sums of two products
-    saturate with full-range weights; the copy is made once and runs on whatever CPU the user has. Measured on
-    an AVX2-only EPYC, the synthetic default's parser: val F1 0.687 with 8-bit weights, 0.842 with 7-bit, 0.842
-    in fp32."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    if len(calibration) == 0:
-        raise ValueError(f"{fp32_path}: int8 calibration needs at least one photo")
-    with atomic_path(int8_path) as tmp:
-        prepared = Path(str(tmp) + ".prep.onnx")
-        try:
-            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-            quantize_static(str(prepared), str(tmp), _CalibrationImages(calibration), quant_format=QuantFormat.QDQ,
-                            per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8,
-                            calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=_QUANTIZED_OPS)
-        finally:
-            prepared.unlink(missing_ok=True)
-
-
-# Convolutions, matrix products and the cheap ops between them; resizes, softmax and argmax stay in float.
-_QUANTIZED_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "Mul", "Relu", "Clip", "MaxPool",
-                  "AveragePool", "GlobalAveragePool", "Concat", "HardSigmoid", "Sigmoid"]
 
 
 class DeployParams(ParamsSection):
