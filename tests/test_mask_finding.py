@@ -73,7 +73,9 @@ def tiny_masks(tmp_path_factory):
     return masks, cache
 
 
-TINY = {"widths": [8, 16, 24], "input_size": 32, "epochs": 12, "batch_size": 8, "lr": 0.01, "clean_fraction": 0.5,
+# clean_fraction 1.0 (one clean photo per masked one): at 0.5 the false finds on the 12 clean test photos went from
+# 1 to 5 with the seed or the CPU's kernels (AVX-512 against AVX2), too close to the bound below
+TINY = {"widths": [8, 16, 24], "input_size": 32, "epochs": 12, "batch_size": 8, "lr": 0.01, "clean_fraction": 1.0,
         "dilation": 2, "threads": 1, "augment": {"affine": 0.3, "recolour": 0.3, "pattern": 0.3, "lighting": 0.3,
                                                  "camera": 0.0}}
 
