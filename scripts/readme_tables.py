@@ -1,8 +1,14 @@
-"""Generate the README's latency table from ``metrics/latency.json`` (written by the benchmark stage).
+"""Generate the documentation's result tables from ``metrics/`` (written by the benchmark stage).
 
-The table sits between ``<!-- latency-table:start -->`` and ``<!-- latency-table:end -->`` in README.md; this
-script rewrites what is between them, so the README never holds a hand-typed number. ``--check`` only compares
-and exits 1 when the README is out of date (tests/test_readme_tables.py runs it).
+Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers in its Markdown file; this script
+rewrites what is between them, so the documentation never holds a hand-typed number:
+
+- ``synthetic-results`` in README.md: the embedded default's scores (no timings: they belong to one machine);
+- ``latency-table`` in docs/deployment.md: the latency of every deployable variant.
+
+``--check`` only compares and exits 1 when a file is out of date. A table passes when it matches the metrics in
+the working tree *or* the ones committed at git HEAD: ``make repro`` on another machine rewrites ``metrics/`` with
+that machine's timings and scores, and the committed documentation must still pass ``make test`` after it.
 
     .venv/bin/python scripts/readme_tables.py [--check]
 """
@@ -10,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,14 +29,20 @@ import segmentation_models_pytorch as smp  # noqa: E402
 
 from stages.core.latency import table_rows  # noqa: E402
 
-START, END = "<!-- latency-table:start -->", "<!-- latency-table:end -->"
 VARIANT_NAMES = {"torch_fp32": "torch fp32", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
 # only smp's architectures take an encoder; the project's own (regseg, ddrnet...) ignore parser.encoder
 SMP_ARCHS = {name.lower() for name in smp.MODEL_ARCHITECTURES_MAPPING}
 
 
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+START, END = markers("latency-table")
+
+
 def render_latency_table(latency: dict | None) -> str:
-    """Markdown for the README block: one row per model x variant x threads, and the run's reference."""
+    """Markdown for the latency block: one row per model x variant x threads, and the run's reference."""
     if latency is None:
         return "_No `metrics/latency.json` yet: run `dvc repro benchmark`, then `python scripts/readme_tables.py`._"
     lines = ["| model | variant | threads | median ms | p90 ms | / DeepLabV3+-mnv2 | params M | GFLOPs | file MB "
@@ -51,30 +66,110 @@ def render_latency_table(latency: dict | None) -> str:
     return "\n".join(lines)
 
 
-def replace_block(text: str, body: str) -> str:
-    if START not in text or END not in text:
-        raise ValueError(f"README.md: the markers {START} and {END} are missing")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{body}\n{END}{tail}"
+def render_synthetic_results(metrics: dict[str, dict | None]) -> str:
+    """Markdown for the README's table of the embedded default: quality figures only, never timings."""
+    parser, inpainter, finder, latency = (metrics.get(name) for name in ("parser", "inpainter", "mask_finder", "latency"))
+    if parser is None or inpainter is None or finder is None or latency is None:
+        return "_No benchmark metrics yet: run `dvc repro`, then `python scripts/readme_tables.py`._"
+    path = parser["reframed"]["parse_path"]
+    student = latency["student"]
+    lines = [
+        f"{parser['test_images']} test faces at {parser['input_size']}², `{parser['arch']}` parser with `{parser['loss']}`.",
+        "",
+        "| what | figure |",
+        "|---|---|",
+        f"| parser, test F1 (10 fg classes) | {parser['mean_f1_fg']:.3f} (IoU {parser['mean_iou_fg']:.3f}, "
+        f"pixel accuracy {parser['pixel_accuracy']:.3f}) |",
+        f"| parser on reframed photos through `faceparse` | F1 {path['mean_f1_fg']:.3f}, a face found in "
+        f"{parser['reframed']['photos_with_face']} of {parser['reframed']['images']} |",
+        f"| student (`{student['arch']}`), test F1 | {student['variants']['ort_fp32']['test_f1_fg']:.3f} |",
+        f"| `faceparse` default (`deploy`) | `{latency['default']}` |",
+        f"| mask finder | IoU {finder['iou']:.3f}; a mask found on {finder['masked_found_rate']:.0%} of masked faces, "
+        f"wrongly on {finder['clean_found_rate']:.0%} of clean ones |",
+        f"| inpainter, PSNR inside the mask | {inpainter['inpainter']['psnr']:.2f} dB (Telea "
+        f"{inpainter['telea']['psnr']:.2f}); whole photo {inpainter['inpainter']['psnr_whole']:.2f} dB |",
+        f"| identity distance (dlib, lower is closer) | inpainter {inpainter['identity_distance']['inpainter']:.3f}, "
+        f"Telea {inpainter['identity_distance']['telea']:.3f}, masked photo {inpainter['identity_distance']['masked']:.3f} |",
+    ]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One generated table: its markers' name, the Markdown file it lives in, and what it is rendered from."""
+    name: str
+    document: str
+    sources: tuple[str, ...]
+    render: Callable[[dict[str, dict | None]], str]
+
+
+BLOCKS = (
+    Block("synthetic-results", "README.md",
+          ("metrics/parser.json", "metrics/inpainter.json", "metrics/mask_finder.json", "metrics/latency.json"),
+          render_synthetic_results),
+    Block("latency-table", "docs/deployment.md", ("metrics/latency.json",),
+          lambda metrics: render_latency_table(metrics["latency"])),
+)
+
+
+def replace_block(text: str, body: str, name: str = "latency-table") -> str:
+    start, end = markers(name)
+    if start not in text or end not in text:
+        raise ValueError(f"the markers {start} and {end} are missing")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def read_working(root: Path, rel: str) -> dict | None:
+    path = root / rel
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_committed(root: Path, rel: str) -> dict | None:
+    """``rel`` as committed at git HEAD, or None outside a git checkout or where HEAD lacks it."""
+    result = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=root, capture_output=True, text=True)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def metric_sets(root: Path, block: Block, metrics_dir: Path | None) -> list[dict[str, dict | None]]:
+    """The block's inputs from the working tree, then (unless ``metrics_dir`` overrides both) from git HEAD."""
+    def named(reader) -> dict[str, dict | None]:
+        return {Path(rel).stem: reader(rel) for rel in block.sources}
+    if metrics_dir is not None:
+        return [named(lambda rel: read_working(metrics_dir, Path(rel).name))]
+    return [named(lambda rel: read_working(root, rel)), named(lambda rel: read_committed(root, rel))]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date; change nothing")
-    parser.add_argument("--metrics", type=Path, default=ROOT / "metrics/latency.json")
-    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if a generated table matches neither the working nor the committed metrics")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the project root [%(default)s]")
+    parser.add_argument("--metrics", type=Path, default=None,
+                        help="a folder of metrics JSON files to render from instead of <root>/metrics and git HEAD")
     args = parser.parse_args(argv)
-    latency = json.loads(args.metrics.read_text()) if args.metrics.is_file() else None
-    text = args.readme.read_text()
-    updated = replace_block(text, render_latency_table(latency))
-    if args.check:
-        if updated != text:
-            print(f"{args.readme}: the latency table is out of date; run python scripts/readme_tables.py")
+    stale = []
+    for block in BLOCKS:
+        document = args.root / block.document
+        if not document.is_file():
+            print(f"{document}: missing; it should hold the {block.name} table")
             return 1
-        return 0
-    if updated != text:
-        args.readme.write_text(updated)
+        text = document.read_text()
+        try:
+            candidates = [replace_block(text, block.render(metrics), block.name)
+                          for metrics in metric_sets(args.root, block, args.metrics)]
+        except ValueError as error:
+            print(f"{document}: {error}")
+            return 1
+        if args.check:
+            if text not in candidates:
+                stale.append(f"{document}: the {block.name} table is out of date; run python scripts/readme_tables.py")
+        elif candidates[0] != text:
+            document.write_text(candidates[0])
+    if stale:
+        print("\n".join(stale))
+        return 1
     return 0
 
 
