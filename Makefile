@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 repro: $(STAMP)
 	dvc repro
 
+# two workers, each test file on one of them (the e2e files build their own projects); the 15 slowest tests listed
 test: $(STAMP)
-	pytest -q
+	pytest -q -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
 	ruff check stages tests benchmarks scripts
