@@ -84,8 +84,8 @@ class MaskFinder:
         elif self.path.suffix == ".pt":
             import torch
 
+            from stages.core.common.torch_utils import load_checkpoint, require_keys
             from stages.core.models.mask_finder import MaskFinderNet
-            from stages.core.torch_utils import load_checkpoint, require_keys
 
             torch.set_num_threads(threads)
             payload = load_checkpoint(self.path)

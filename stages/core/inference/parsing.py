@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from stages.core.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
+from stages.core.common.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
+from stages.core.common.threads import thread_budget
 from stages.core.inference.alignment import Framing, alignment_matrix, paste_back, warp_into_framing
 from stages.core.inference.faces import Face, find_faces
 from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, LOGITS_OUTPUT, input_size, is_deployable, ort_session
 from stages.core.models.preprocessing import normalise
-from stages.core.threads import thread_budget
 
 COVERED = 0.5  # a face's crop covers a photo pixel when at least half of the pixel's interpolation falls inside
 
@@ -26,7 +26,7 @@ COVERED = 0.5  # a face's crop covers a photo pixel when at least half of the pi
 def onnx_session(path: str | Path, threads: int):
     """An ONNX Runtime CPU session (:func:`stages.core.inference.sessions.ort_session`: one inter-op thread,
     ``ORT_ENABLE_ALL``) with ``threads`` intra-op threads; ``FACEPARSE_THREADS`` overrides them (see
-    :mod:`stages.core.threads`)."""
+    :mod:`stages.core.common.threads`)."""
     return ort_session(path, thread_budget(threads))
 
 

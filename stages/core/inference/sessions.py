@@ -1,6 +1,6 @@
 """ONNX Runtime sessions for the parser graphs, without torch (the CLI's ONNX path never imports it).
 
-The deployable graph (exported by :mod:`stages.core.deploy`) takes ``image`` ``(N, S, S, 3)`` uint8 RGB and
+The deployable graph (exported by :mod:`stages.core.parsing.export`) takes ``image`` ``(N, S, S, 3)`` uint8 RGB and
 returns ``labels`` ``(N, S, S)`` uint8 and ``logits`` ``(N, 11, S, S)`` float32. Older exports take ``image``
 ``(N, 3, S, S)`` normalised float32 and return ``logits`` only; :func:`is_deployable` tells them apart.
 """
@@ -37,7 +37,7 @@ def ort_session(path: str | Path, threads: int, optimized_path: str | Path | Non
 
 
 def is_deployable(session) -> bool:
-    """True for the uint8-photo graph of :mod:`stages.core.deploy`, False for a float NCHW logits graph."""
+    """True for the uint8-photo graph of :mod:`stages.core.parsing.export`, False for a float NCHW logits graph."""
     return session.get_inputs()[0].type == "tensor(uint8)"
 
 

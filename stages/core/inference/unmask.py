@@ -36,8 +36,8 @@ class InpainterModel:
         elif self.path.suffix == ".pt":
             import torch
 
-            from stages.core.inpainting import load_inpainter
-            from stages.core.torch_utils import load_checkpoint
+            from stages.core.common.torch_utils import load_checkpoint
+            from stages.core.inpainting.training import load_inpainter
 
             torch.set_num_threads(threads)
             self.session, self.model = None, load_inpainter(self.path)
