@@ -33,11 +33,11 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
 from stages.core.common.classes import NUM_CLASSES  # noqa: E402
-from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session  # noqa: E402
 from stages.core.models.registry import build_parser, inference_parameter_count  # noqa: E402
 from stages.core.parsing.export import export_deployable_onnx  # noqa: E402
 from stages.core.parsing.latency import interleaved_latency_ms, pareto_front  # noqa: E402
 from stages.core.parsing.quantization import quantize_int8  # noqa: E402
+from stages.core.parsing.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session  # noqa: E402
 from stages.core.plots import save_pareto_plot  # noqa: E402
 
 SLIM = [64, 48, 32, 16, 16]

@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         framing = Framing.load(args.framing)
         edits = _edit_params(args) if args.command == "enhance" else None
         if args.command == "unmask":
-            from stages.core.inference.mask_finder import MaskFinder
             from stages.core.inference.unmask import InpainterModel
+            from stages.core.mask_finding.finder import MaskFinder
 
             finder, inpainter = MaskFinder(args.mask_finder, args.threads), InpainterModel(args.inpainter, args.threads)
     except (FileNotFoundError, ValueError, ParamsError) as exc:

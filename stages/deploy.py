@@ -16,10 +16,10 @@ import numpy as np
 
 from stages.core.common.io import atomic_path, write_json_atomic
 from stages.core.data.cache_arrays import CachedSplit
-from stages.core.inference.sessions import ort_session, predict_labels_onnx
 from stages.core.parsing.export import DeployParams, choose_default
 from stages.core.parsing.metrics import confusion_matrix, segmentation_report
 from stages.core.parsing.quantization import quantize_int8
+from stages.core.parsing.sessions import ort_session, predict_labels_onnx
 
 CACHE_DIR, MODELS = Path("data/cache"), Path("models")
 

@@ -8,7 +8,7 @@ from stages.core.common.params import ParamsError
 from stages.core.common.torch_utils import save_checkpoint
 from stages.core.data.cache_arrays import CachedSplit
 from stages.core.data.masked_arrays import MaskedPhotos
-from stages.core.inference.mask_finder import (
+from stages.core.mask_finding.finder import (
     FinderSettings,
     MaskFinder,
     dilate,

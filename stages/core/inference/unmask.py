@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from stages.core.inference.alignment import Framing
-from stages.core.inference.mask_finder import MaskFinder
 from stages.core.inference.parsing import ParserModel, onnx_session
 from stages.core.inference.photo_masks import find_photo_masks
+from stages.core.mask_finding.finder import MaskFinder
 
 
 class InpainterModel:

@@ -10,7 +10,7 @@ printed shapes) that keeps the drawn shading; and the photo gets light changes (
 gamma) and camera effects (blur, noise, JPEG, downscaling).
 
 The ``mask_finder`` params section is :class:`MaskFinderParams`. The stage never reads the parser's outputs.
-Running the trained finder on photos is :mod:`stages.core.inference.mask_finder`.
+Running the trained finder on photos is :mod:`stages.core.mask_finding.finder`.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ from stages.core.common.params import ParamsSection
 from stages.core.common.torch_utils import make_loader, seed_everything, snapshot
 from stages.core.data.cache_arrays import CachedSplit
 from stages.core.data.masked_arrays import MaskedPhotos
-from stages.core.inference.mask_finder import (
+from stages.core.mask_finding.finder import (
     NO_MASK_FRACTION,
     FinderSettings,
     MaskFinder,
@@ -81,7 +81,7 @@ class MaskFinderParams(ParamsSection):
     ``widths``: channels of the network's levels; ``input_size``: the side the aligned crop is shrunk to (a
     multiple of 2 ** len(widths)); ``clean_fraction``: unmasked photos added to training, per masked photo;
     ``threshold``, ``min_region`` (fraction of the face) and ``dilation`` (crop pixels): how a probability map
-    becomes a region, stored with the model (see :mod:`stages.core.inference.mask_finder`);
+    becomes a region, stored with the model (see :mod:`stages.core.mask_finding.finder`);
     ``train_limit`` (0 = all): the first N masked training photos, for smoke runs.
     """
 

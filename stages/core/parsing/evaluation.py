@@ -21,14 +21,14 @@ from stages.core.data.cache_arrays import CachedSplit
 from stages.core.data.masked_arrays import MaskedPhotos
 from stages.core.data.reframing import ReframedParams, ReframedSet, reframed_set
 from stages.core.inference.alignment import Framing
-from stages.core.inference.mask_finder import face_pixels
 from stages.core.inference.parsing import ParserModel, onnx_session, parse_photo
-from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, is_deployable
+from stages.core.mask_finding.finder import face_pixels
 from stages.core.mask_finding.training import score_finder_export
 from stages.core.models.preprocessing import normalise
 from stages.core.models.registry import inference_parameter_count, load_parser
 from stages.core.parsing.metrics import confusion_matrix, segmentation_report
 from stages.core.parsing.scoring import masked_region_scores, predict_labels, split_confusion
+from stages.core.parsing.sessions import INPUT_NAME, LABELS_OUTPUT, is_deployable
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def benchmark_masked_parser(checkpoint: Path, masks_dir: Path, cache_dir: Path, 
 def benchmark_mask_finder(onnx_path: Path, framing_path: Path, masks_dir: Path, cache_dir: Path, threads: int) -> dict:
     """``metrics/mask_finder.json``: the finder's export scored on the masks stage's test split (IoU, found
     rates, dilated recall; :func:`stages.core.mask_finding.training.score_mask_finder`), where "the face" is the
-    framing's template hull (:func:`stages.core.inference.mask_finder.face_pixels`), as ``faceparse`` counts it."""
+    framing's template hull (:func:`stages.core.mask_finding.finder.face_pixels`), as ``faceparse`` counts it."""
     framing = Framing.load(framing_path)
     size = int(CachedSplit(cache_dir, "test").images.shape[1])
     return score_finder_export(onnx_path, masks_dir, cache_dir, threads, face_pixels(framing.template, framing.size, size))

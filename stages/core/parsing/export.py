@@ -9,7 +9,7 @@ are asked for, and ``logits`` is an intermediate of ``labels`` anyway, so the se
 when it is requested.
 
 Its int8 copy is made by :func:`stages.core.parsing.quantization.quantize_int8` (the deploy stage alone imports it, so a
-change there re-trains nothing). :func:`stages.core.inference.sessions.ort_session` opens either.
+change there re-trains nothing). :func:`stages.core.parsing.sessions.ort_session` opens either.
 """
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from torch import nn
 
 from stages.core.common.io import atomic_path
 from stages.core.common.params import ParamsSection
-from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, LOGITS_OUTPUT
 from stages.core.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from stages.core.parsing.losses import split_outputs
+from stages.core.parsing.sessions import INPUT_NAME, LABELS_OUTPUT, LOGITS_OUTPUT
 
 log = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from torch import nn
 
 from stages.core.common.classes import NUM_CLASSES
 from stages.core.data.cache_arrays import CachedSplit
-from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session, predict_labels_onnx
 from stages.core.models.registry import build_parser, inference_parameter_count, load_parser
 from stages.core.parsing.export import DeployableParser, export_deployable_onnx
 from stages.core.parsing.metrics import confusion_matrix, segmentation_report
 from stages.core.parsing.scoring import split_confusion
+from stages.core.parsing.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session, predict_labels_onnx
 
 log = logging.getLogger(__name__)
 

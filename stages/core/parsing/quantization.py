@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.core.common.io import atomic_path
-from stages.core.inference.sessions import INPUT_NAME
+from stages.core.parsing.sessions import INPUT_NAME
 
 
 class CalibrationImages:
