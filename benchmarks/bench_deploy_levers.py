@@ -30,14 +30,14 @@ import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 from bench_parsers import CANDIDATES  # noqa: E402
 
-from stages.core.classes import NUM_CLASSES  # noqa: E402
-from stages.core.deploy import export_deployable_onnx  # noqa: E402
+from stages.core.common.classes import NUM_CLASSES  # noqa: E402
 from stages.core.inference.parsing import softmax  # noqa: E402
-from stages.core.inference.sessions import ort_session  # noqa: E402
-from stages.core.latency import interleaved_latency_ms  # noqa: E402
 from stages.core.models.preprocessing import normalise  # noqa: E402
 from stages.core.models.registry import build_parser  # noqa: E402
-from stages.core.training import export_onnx  # noqa: E402
+from stages.core.parsing.export import export_deployable_onnx  # noqa: E402
+from stages.core.parsing.latency import interleaved_latency_ms  # noqa: E402
+from stages.core.parsing.sessions import ort_session  # noqa: E402
+from stages.core.parsing.training import export_onnx  # noqa: E402
 
 LEVELS = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
           "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}

@@ -26,18 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-from stages.core.cache_arrays import CachedSplit  # noqa: E402
-from stages.core.classes import NUM_CLASSES  # noqa: E402
-from stages.core.deploy import export_deployable_onnx  # noqa: E402
-from stages.core.distillation import DistillParams, fit_student, student_params  # noqa: E402
-from stages.core.inference.sessions import ort_session, predict_labels_onnx  # noqa: E402
-from stages.core.metrics import confusion_matrix, segmentation_report  # noqa: E402
+from stages.core.common.classes import NUM_CLASSES  # noqa: E402
+from stages.core.common.params import load_params  # noqa: E402
+from stages.core.common.torch_utils import save_checkpoint  # noqa: E402
+from stages.core.data.cache_arrays import CachedSplit  # noqa: E402
 from stages.core.models.registry import load_parser  # noqa: E402
-from stages.core.params import load_params  # noqa: E402
-from stages.core.parser_scoring import split_confusion  # noqa: E402
-from stages.core.quantization import quantize_int8  # noqa: E402
-from stages.core.torch_utils import save_checkpoint  # noqa: E402
-from stages.core.training import ParserParams  # noqa: E402
+from stages.core.parsing.distillation import DistillParams, fit_student, student_params  # noqa: E402
+from stages.core.parsing.export import export_deployable_onnx  # noqa: E402
+from stages.core.parsing.metrics import confusion_matrix, segmentation_report  # noqa: E402
+from stages.core.parsing.quantization import quantize_int8  # noqa: E402
+from stages.core.parsing.scoring import split_confusion  # noqa: E402
+from stages.core.parsing.sessions import ort_session, predict_labels_onnx  # noqa: E402
+from stages.core.parsing.training import ParserParams  # noqa: E402
 
 
 def scores(model, test: CachedSplit, calibration: np.ndarray, size: int) -> dict[str, float]:

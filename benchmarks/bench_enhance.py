@@ -1,6 +1,6 @@
 """Speed of the ``faceparse enhance`` edits on one synthetic face, OpenCV on 2 threads.
 
-The face is drawn by stages/core/synthetic_faces.py (a face with an open mouth, so every edited class is there)
+The face is drawn by stages/core/data/synthetic_faces.py (a face with an open mouth, so every edited class is there)
 and its exact label, one-hot and blurred, stands in for the parser's probabilities. Timed: ``enhance`` at the
 params defaults (the argmax of the probabilities included), the same with every edit on, the argmax alone,
 and each edit alone given the argmax (at its default strength, or 0.5 where the default is 0). Median and p90
@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2
 import numpy as np
 
-from stages.core.classes import class_id
+from stages.core.common.classes import class_id
+from stages.core.data.synthetic_faces import face_rng, render_face
 from stages.core.inference.enhance import EDITS, EnhanceParams, apply_edit, class_labels, enhance, soft_probabilities
-from stages.core.synthetic_faces import face_rng, render_face
 
 
 def timings_ms(fn: Callable[[], object], runs: int, warmup: int = 3) -> tuple[float, float]:

@@ -27,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from stages.core.inpainter_evaluation import image_scores  # noqa: E402
-from stages.core.inpainting import InpainterParams, MaskedSplit, build_inpainter, fit_inpainter, inpaint  # noqa: E402
+from stages.core.common.torch_utils import load_checkpoint, require_keys  # noqa: E402
+from stages.core.inpainting.evaluation import image_scores  # noqa: E402
+from stages.core.inpainting.training import InpainterParams, MaskedSplit, build_inpainter, fit_inpainter, inpaint  # noqa: E402
 from stages.core.models.inpainter import ParseGuidedInpainter  # noqa: E402
-from stages.core.torch_utils import load_checkpoint, require_keys  # noqa: E402
 from stages.train_inpainter import parser_guides  # noqa: E402
 
 ARMS = {"true": {"parser_guide": 0.0},

@@ -5,7 +5,7 @@ probability in ``--probabilities`` for ``--epochs`` on the first ``--train-limit
 same seed, data order, loss and learning rate; only how often a photo is swapped for its masked copy differs
 (0 is the control: the same extra training without masked photos). Prints, for the checkpoint and each copy,
 the foreground-mean F1 restricted to the mask pixels of the masks stage's test photos, on the masked photos and
-on the clean ones (:func:`stages.core.parser_scoring.masked_region_scores`), and the F1 on the whole clean test split.
+on the clean ones (:func:`stages.core.parsing.scoring.masked_region_scores`), and the F1 on the whole clean test split.
 
     HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1 .venv/bin/python benchmarks/bench_masked_photo_augmentation.py \
         --checkpoint models/parser.pt --probabilities 0,0.3,0.6 --epochs 1 --train-limit 256
@@ -27,13 +27,13 @@ import torch  # noqa: E402
 from torch.utils.data import Subset  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from stages.core.cache_arrays import CachedSplit  # noqa: E402
-from stages.core.losses import build_loss, supervised_loss  # noqa: E402
-from stages.core.masked_arrays import MaskedPhotos  # noqa: E402
+from stages.core.common.torch_utils import make_loader, seed_everything  # noqa: E402
+from stages.core.data.cache_arrays import CachedSplit  # noqa: E402
+from stages.core.data.masked_arrays import MaskedPhotos  # noqa: E402
 from stages.core.models.registry import load_parser  # noqa: E402
-from stages.core.parser_scoring import evaluate, masked_region_scores, predict_labels  # noqa: E402
-from stages.core.torch_utils import make_loader, seed_everything  # noqa: E402
-from stages.core.training import ParserParams, SegmentationArrays, build_augmentation  # noqa: E402
+from stages.core.parsing.losses import build_loss, supervised_loss  # noqa: E402
+from stages.core.parsing.scoring import evaluate, masked_region_scores, predict_labels  # noqa: E402
+from stages.core.parsing.training import ParserParams, SegmentationArrays, build_augmentation  # noqa: E402
 
 
 def scores(model, masked_test: MaskedPhotos, clean_test: CachedSplit) -> dict:

@@ -1,6 +1,6 @@
 """Candidate real-time face parsers: parameters, ONNX Runtime latency and training throughput on the CPU.
 
-Latency: the deployable graph (:mod:`stages.core.deploy`: uint8 NHWC photo in, normalisation in the graph, uint8
+Latency: the deployable graph (:mod:`stages.core.parsing.export`: uint8 NHWC photo in, normalisation in the graph, uint8
 labels out) at batch 1, 256x256, onnxruntime CPU with ``--threads`` intra-op threads and ``ORT_ENABLE_ALL``;
 median and p90 of ``--runs`` after warm-up, interleaved between candidates so that load from other processes
 falls on all alike. ``--int8`` also times each candidate's static int8 QDQ copy (calibrated on random photos:
@@ -32,13 +32,13 @@ import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import torch  # noqa: E402
 
-from stages.core.classes import NUM_CLASSES  # noqa: E402
-from stages.core.deploy import export_deployable_onnx  # noqa: E402
-from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session  # noqa: E402
-from stages.core.latency import interleaved_latency_ms, pareto_front  # noqa: E402
+from stages.core.common.classes import NUM_CLASSES  # noqa: E402
 from stages.core.models.registry import build_parser, inference_parameter_count  # noqa: E402
+from stages.core.parsing.export import export_deployable_onnx  # noqa: E402
+from stages.core.parsing.latency import interleaved_latency_ms, pareto_front  # noqa: E402
+from stages.core.parsing.quantization import quantize_int8  # noqa: E402
+from stages.core.parsing.sessions import INPUT_NAME, LABELS_OUTPUT, ort_session  # noqa: E402
 from stages.core.plots import save_pareto_plot  # noqa: E402
-from stages.core.quantization import quantize_int8  # noqa: E402
 
 SLIM = [64, 48, 32, 16, 16]
 CANDIDATES: dict[str, dict] = {

@@ -23,11 +23,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.core.cache_arrays import pack_split, square_resize
-from stages.core.datasets import build_adapter
-from stages.core.io import read_image, read_label, write_png
-from stages.core.splits import SPLITS
-from stages.core.unify import UnifySettings, unify_source
+from stages.core.common.io import read_image, read_label, write_png
+from stages.core.common.splits import SPLITS
+from stages.core.data.cache_arrays import pack_split, square_resize
+from stages.core.data.datasets import build_adapter
+from stages.core.data.unify import UnifySettings, unify_source
 
 REAL = ROOT.parent / "shared" / "data" / "celebamask-hq-subset"
 
@@ -38,7 +38,7 @@ def run_once(limit: int | None, size: int, workers: int, work: Path) -> tuple[in
     unified = work / "unified"
     t0 = time.perf_counter()
     if limit:
-        from stages.core import unify
+        from stages.core.data import unify
 
         original = unify.build_adapter
 

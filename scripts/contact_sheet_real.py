@@ -18,10 +18,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.core.classes import CLASS_COLOURS, CLASS_NAMES, overlay
-from stages.core.datasets import build_adapter
-from stages.core.io import write_png
-from stages.core.unify import match_label_size
+from stages.core.common.classes import CLASS_COLOURS, CLASS_NAMES, overlay
+from stages.core.common.io import write_png
+from stages.core.data.datasets import build_adapter
+from stages.core.data.unify import match_label_size
 
 
 def tile(image: np.ndarray, label: np.ndarray, title: str, side: int) -> np.ndarray:

@@ -24,10 +24,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stages.core.common.io import BadInputError, read_image, write_png
 from stages.core.inference.alignment import Framing
-from stages.core.inference.mask_finder import MaskFinder
 from stages.core.inference.photo_masks import find_photo_masks
-from stages.core.io import BadInputError, read_image, write_png
+from stages.core.mask_finding.finder import MaskFinder
 from stages.core.masks.contact_sheet import contact_sheet
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}

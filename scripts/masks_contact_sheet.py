@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stages.core.io import BadInputError, read_image, write_png
+from stages.core.common.io import BadInputError, read_image, write_png
 from stages.core.masks.config import MASK_TYPES, MaskParams
 from stages.core.masks.contact_sheet import contact_sheet
 from stages.core.masks.fitting import FitError

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import segmentation_models_pytorch as smp  # noqa: E402
 
-from stages.core.latency import table_rows  # noqa: E402
+from stages.core.parsing.latency import table_rows  # noqa: E402
 
 VARIANT_NAMES = {"torch_fp32": "torch fp32", "ort_fp32": "ORT fp32", "ort_int8": "ORT int8"}
 # only smp's architectures take an encoder; the project's own (regseg, ddrnet...) ignore parser.encoder

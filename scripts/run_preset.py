@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stages.core.params import load_params
-from stages.core.presets import PresetError, absolute_paths, exp_run_command, flatten_overrides, load_preset
+from stages.core.common.params import load_params
+from stages.core.common.presets import PresetError, absolute_paths, exp_run_command, flatten_overrides, load_preset
 
 
 def main(argv: list[str] | None = None) -> int:

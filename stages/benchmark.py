@@ -1,12 +1,12 @@
 """DVC stage `benchmark`: score the parser and the inpainter on the test split; write metrics and plots.
 
-The parser is also scored on the reframed test set (``benchmark.reframed``; see :mod:`stages.core.reframing`),
+The parser is also scored on the reframed test set (``benchmark.reframed``; see :mod:`stages.core.data.reframing`),
 as a whole photo and through ``faceparse``'s detect-align-parse path with ``models/framing.json``, under the
 ``reframed`` key of ``metrics/parser.json``; under ``masked``, the parser under the masks of the masks stage's
 test photos. ``metrics/mask_finder.json`` scores the mask finder on the same photos.
 
 It also writes the latency table of the exported parsers (the parser and the distilled student, each as torch
-fp32, ONNX Runtime fp32 and int8, at each of ``benchmark.table_threads``; see :mod:`stages.core.latency`) to
+fp32, ONNX Runtime fp32 and int8, at each of ``benchmark.table_threads``; see :mod:`stages.core.parsing.latency`) to
 ``metrics/latency.json`` and its F1-against-latency plot with the Pareto front to ``metrics/plots/latency_pareto.png``.
 
 Reads params ``benchmark``. Writes ``metrics/parser.json``, ``metrics/inpainter.json``,
@@ -18,17 +18,17 @@ import json
 import logging
 from pathlib import Path
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.evaluation import (
+from stages.core.common.io import write_json_atomic
+from stages.core.data.cache_arrays import CachedSplit
+from stages.core.inpainting.evaluation import benchmark_inpainter
+from stages.core.parsing.evaluation import (
     BenchmarkParams,
     benchmark_mask_finder,
     benchmark_masked_parser,
     benchmark_parser,
     benchmark_reframed,
 )
-from stages.core.inpainter_evaluation import benchmark_inpainter
-from stages.core.io import write_json_atomic
-from stages.core.latency import ExportedModel, latency_table, pareto_front, table_rows
+from stages.core.parsing.latency import ExportedModel, latency_table, pareto_front, table_rows
 from stages.core.plots import save_confusion_matrix, save_image_grid, save_pareto_plot
 
 CACHE_DIR, MASKS_DIR, MODELS = Path("data/cache"), Path("data/masks"), Path("models")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.core.cache_arrays import CacheParams, pack_split
-from stages.core.classes import CLASS_NAMES
-from stages.core.io import write_json_atomic
-from stages.core.splits import SPLITS
-from stages.core.staging import staged_dir
+from stages.core.common.classes import CLASS_NAMES
+from stages.core.common.io import write_json_atomic
+from stages.core.common.splits import SPLITS
+from stages.core.common.staging import staged_dir
+from stages.core.data.cache_arrays import CacheParams, pack_split
 
 UNIFIED_DIR = Path("data/unified")
 OUT_DIR = Path("data/cache")

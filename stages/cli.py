@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _edit_params(args: argparse.Namespace):
+    from stages.core.common.params import load_params
     from stages.core.inference.enhance import EDITS, EnhanceParams
-    from stages.core.params import load_params
 
     defaults = load_params(args.params).get("enhance", {}) if args.params.is_file() else {}
     overrides = {name: getattr(args, name) for name in (*EDITS, "hair_colour", "lip_colour")
@@ -92,19 +92,19 @@ def _edit_params(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    from stages.core.common.params import ParamsError
     from stages.core.inference.alignment import Framing
     from stages.core.inference.batch import expand_inputs, run_batch
     from stages.core.inference.parsing import ParserModel
     from stages.core.inference.photo_commands import PhotoSettings, enhance_one, parse_one, unmask_one
-    from stages.core.params import ParamsError
 
     try:
         model = ParserModel(args.model, args.threads)
         framing = Framing.load(args.framing)
         edits = _edit_params(args) if args.command == "enhance" else None
         if args.command == "unmask":
-            from stages.core.inference.mask_finder import MaskFinder
             from stages.core.inference.unmask import InpainterModel
+            from stages.core.mask_finding.finder import MaskFinder
 
             finder, inpainter = MaskFinder(args.mask_finder, args.threads), InpainterModel(args.inpainter, args.threads)
     except (FileNotFoundError, ValueError, ParamsError) as exc:

@@ -3,7 +3,7 @@
 Reads params ``deploy``. Reads ``models/parser.onnx``, ``models/student.onnx`` and ``data/cache/`` (the first
 ``calibration_images`` training photos calibrate the int8 copies; the val split scores every variant).
 Writes ``models/parser_int8.onnx``, ``models/student_int8.onnx``, ``models/faceparse.onnx`` (a copy of the
-chosen variant, see :class:`stages.core.deploy.DeployParams`) and ``models/deploy.json`` (val F1 of each
+chosen variant, see :class:`stages.core.parsing.export.DeployParams`) and ``models/deploy.json`` (val F1 of each
 variant, the choice and the reason for each candidate).
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.deploy import DeployParams, choose_default
-from stages.core.inference.sessions import ort_session, predict_labels_onnx
-from stages.core.io import atomic_path, write_json_atomic
-from stages.core.metrics import confusion_matrix, segmentation_report
-from stages.core.quantization import quantize_int8
+from stages.core.common.io import atomic_path, write_json_atomic
+from stages.core.data.cache_arrays import CachedSplit
+from stages.core.parsing.export import DeployParams, choose_default
+from stages.core.parsing.metrics import confusion_matrix, segmentation_report
+from stages.core.parsing.quantization import quantize_int8
+from stages.core.parsing.sessions import ort_session, predict_labels_onnx
 
 CACHE_DIR, MODELS = Path("data/cache"), Path("models")
 

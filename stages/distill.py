@@ -3,7 +3,7 @@
 Reads params ``distill``, ``parser`` (the student's defaults) and ``loss``. Reads ``models/parser.pt`` (the
 teacher), ``data/cache/``, ``data/masks/`` (for the ``parser.augment.masked_photo`` the student inherits) and
 ``data/unified/class_weights.json``. Writes ``models/student.pt``,
-``models/student.onnx`` (the deployable graph of :mod:`stages.core.deploy`) and the dvclive log ``metrics/distill/``.
+``models/student.onnx`` (the deployable graph of :mod:`stages.core.parsing.export`) and the dvclive log ``metrics/distill/``.
 """
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 from dvclive import Live
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.deploy import export_deployable_onnx
-from stages.core.distillation import DistillParams, fit_student, student_params
+from stages.core.common.params import section
+from stages.core.common.torch_utils import save_checkpoint
+from stages.core.data.cache_arrays import CachedSplit
 from stages.core.models.registry import load_parser
-from stages.core.params import section
-from stages.core.torch_utils import save_checkpoint
-from stages.core.training import ParserParams, check_loss_spec, load_class_weights, without_timings
+from stages.core.parsing.distillation import DistillParams, fit_student, student_params
+from stages.core.parsing.export import export_deployable_onnx
+from stages.core.parsing.training import ParserParams, check_loss_spec, load_class_weights, without_timings
 
 CACHE_DIR, MASKS_DIR = Path("data/cache"), Path("data/masks")
 WEIGHTS_FILE = Path("data/unified/class_weights.json")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from stages.core.params import section
-from stages.core.sources import DatasetMissingError, fetch_source
-from stages.core.staging import staged_dir
+from stages.core.common.params import section
+from stages.core.common.staging import staged_dir
+from stages.core.data.sources import DatasetMissingError, fetch_source
 
 RAW_DIR = Path("data/raw")
 

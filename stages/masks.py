@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from stages.core.common.params import section
 from stages.core.masks.cache_masking import run_masks
 from stages.core.masks.config import MaskParams
-from stages.core.params import section
 
 CACHE_DIR = Path("data/cache")
 OUT_DIR = Path("data/masks")

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.core.dataset_root import resolve_dataset_root
-from stages.core.datasets import check_sources
-from stages.core.io import write_bytes_atomic, write_json_atomic
-from stages.core.label_stats import class_weights, label_statistics
-from stages.core.params import section
-from stages.core.staging import staged_dir
-from stages.core.unify import PIXEL_COLUMNS, UnifySettings, unify_source, write_landmarks
+from stages.core.common.io import write_bytes_atomic, write_json_atomic
+from stages.core.common.params import section
+from stages.core.common.staging import staged_dir
+from stages.core.data.dataset_root import resolve_dataset_root
+from stages.core.data.datasets import check_sources
+from stages.core.data.label_stats import class_weights, label_statistics
+from stages.core.data.unify import PIXEL_COLUMNS, UnifySettings, unify_source, write_landmarks
 
 RAW_DIR = Path("data/raw")
 OUT_DIR = Path("data/unified")

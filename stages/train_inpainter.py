@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from dvclive import Live
 
-from stages.core.distributed import training_processes
+from stages.core.common.distributed import training_processes
+from stages.core.common.torch_utils import save_checkpoint
 from stages.core.inference.parsing import ParserModel
-from stages.core.inpainting import InpainterParams, export_inpainter_onnx, fit_inpainter
+from stages.core.inpainting.training import InpainterParams, export_inpainter_onnx, fit_inpainter
 from stages.core.plots import save_learning_curves
-from stages.core.torch_utils import save_checkpoint
 
 MASKS_DIR, CACHE_DIR, MODELS = Path("data/masks"), Path("data/cache"), Path("models")
 LIVE_DIR = Path("metrics/train_inpainter")

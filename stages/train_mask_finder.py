@@ -11,8 +11,8 @@ from pathlib import Path
 
 from dvclive import Live
 
-from stages.core.mask_finding import MaskFinderParams, checkpoint_payload, export_finder_onnx, fit_mask_finder
-from stages.core.torch_utils import save_checkpoint
+from stages.core.common.torch_utils import save_checkpoint
+from stages.core.mask_finding.training import MaskFinderParams, checkpoint_payload, export_finder_onnx, fit_mask_finder
 
 MASKS_DIR, CACHE_DIR, MODELS = Path("data/masks"), Path("data/cache"), Path("models")
 LIVE_DIR = Path("metrics/train_mask_finder")

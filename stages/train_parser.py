@@ -2,11 +2,11 @@
 
 Reads params ``parser`` and the top-level ``loss``. Reads ``data/cache/``, ``data/masks/`` (masked photos for
 ``parser.augment.masked_photo``) and ``data/unified/class_weights.json``.
-Writes ``models/parser.pt``, ``models/parser.onnx`` (the deployable graph of :mod:`stages.core.deploy`: uint8
+Writes ``models/parser.pt``, ``models/parser.onnx`` (the deployable graph of :mod:`stages.core.parsing.export`: uint8
 photo in, labels and logits out), the dvclive log ``metrics/train_parser/`` and
 ``metrics/plots/parser_training.png``.
 
-``parser.devices`` > 1 runs it as that many DDP processes under torchrun (see :mod:`stages.core.distributed`);
+``parser.devices`` > 1 runs it as that many DDP processes under torchrun (see :mod:`stages.core.common.distributed`);
 ``torchrun --nproc_per_node N -m stages.train_parser`` does the same by hand. Rank 0 writes every output.
 """
 from __future__ import annotations
@@ -17,19 +17,19 @@ from pathlib import Path
 
 from dvclive import Live
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.deploy import export_deployable_onnx
-from stages.core.distributed import training_processes
-from stages.core.params import section
-from stages.core.plots import save_learning_curves
-from stages.core.torch_utils import save_checkpoint
-from stages.core.training import (
+from stages.core.common.distributed import training_processes
+from stages.core.common.params import section
+from stages.core.common.torch_utils import save_checkpoint
+from stages.core.data.cache_arrays import CachedSplit
+from stages.core.parsing.export import export_deployable_onnx
+from stages.core.parsing.training import (
     ParserParams,
     check_loss_spec,
     fit_parser,
     load_class_weights,
     without_timings,
 )
+from stages.core.plots import save_learning_curves
 
 CACHE_DIR, MASKS_DIR = Path("data/cache"), Path("data/masks")
 WEIGHTS_FILE = Path("data/unified/class_weights.json")

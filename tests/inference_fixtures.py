@@ -5,9 +5,9 @@ from pathlib import Path
 
 import torch
 
-from stages.core.classes import NUM_CLASSES
-from stages.core.deploy import export_deployable_onnx
+from stages.core.common.classes import NUM_CLASSES
 from stages.core.models.registry import build_parser
+from stages.core.parsing.export import export_deployable_onnx
 
 
 def tiny_onnx_parser(path: Path, size: int) -> Path:

@@ -35,13 +35,13 @@ from test_fetch import _add_file, _add_link, _tar_with, _zip_bytes
 from test_masks_stage import _write_split
 
 from stages import cache, download, remap
-from stages.core import sources
-from stages.core.fetch import BadArchiveError, ChecksumError, DownloadError, UnsafeArchiveError
-from stages.core.fetch import download as fetch_download
-from stages.core.io import BadInputError, read_image
+from stages.core.common.io import BadInputError, read_image
+from stages.core.common.params import ParamsError
+from stages.core.data import sources
+from stages.core.data.fetch import BadArchiveError, ChecksumError, DownloadError, UnsafeArchiveError
+from stages.core.data.fetch import download as fetch_download
 from stages.core.masks.cache_masking import run_masks
 from stages.core.masks.config import MaskParams
-from stages.core.params import ParamsError
 
 SOURCE = "faces"
 GOOD = {n: LABELS[n] for n in (0, 1, 2)}  # 64x64 part-id labels; write_merged gives each a 64x64 photo

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.core.cache_arrays import CachedSplit, pack_split, square_resize
-from stages.core.io import read_label, write_png
-from stages.core.synthetic_faces import generate_dataset
-from stages.core.unify import UnifySettings, unify_source
+from stages.core.common.io import read_label, write_png
+from stages.core.data.cache_arrays import CachedSplit, pack_split, square_resize
+from stages.core.data.synthetic_faces import generate_dataset
+from stages.core.data.unify import UnifySettings, unify_source
 
 
 def test_square_resize_pads_and_moves_landmarks():

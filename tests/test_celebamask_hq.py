@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.core.classes import CLASS_IDS
-from stages.core.datasets import build_adapter
-from stages.core.datasets.celebamask_hq import PART_IDS, PARTS
-from stages.core.io import BadInputError
+from stages.core.common.classes import CLASS_IDS
+from stages.core.common.io import BadInputError
+from stages.core.data.datasets import build_adapter
+from stages.core.data.datasets.celebamask_hq import PART_IDS, PARTS
 
 
 def _random_merged_label(rng: np.random.Generator, size: int = 64) -> np.ndarray:

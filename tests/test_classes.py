@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stages.core import classes as C
+from stages.core.common import classes as C
 
 
 def test_scheme_ids_and_names_match_the_spec():

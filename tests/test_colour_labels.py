@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.core.classes import CLASS_COLOURS, NUM_CLASSES
-from stages.core.datasets.colour_labels import ColourPalette
-from stages.core.io import BadInputError
+from stages.core.common.classes import CLASS_COLOURS, NUM_CLASSES
+from stages.core.common.io import BadInputError
+from stages.core.data.datasets.colour_labels import ColourPalette
 
 PALETTE = ColourPalette(CLASS_COLOURS, range(NUM_CLASSES), tolerance=40, max_off_palette=0.05)
 

@@ -9,18 +9,18 @@ import pandas as pd
 import pytest
 import torch
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.classes import NUM_CLASSES
-from stages.core.deploy import DeployableParser, choose_default, export_deployable_onnx
-from stages.core.distillation import DistillParams, TeacherLoss, distillation_loss, fit_student, student_params
+from stages.core.common.classes import NUM_CLASSES
+from stages.core.common.params import ParamsError
+from stages.core.common.torch_utils import save_checkpoint
+from stages.core.data.cache_arrays import CachedSplit
 from stages.core.inference.parsing import ParserModel
-from stages.core.inference.sessions import ort_session, predict_labels_onnx
-from stages.core.latency import ExportedModel, interleaved_latency_ms, latency_table, pareto_front, table_rows
 from stages.core.models.preprocessing import images_to_tensor
 from stages.core.models.registry import build_parser
-from stages.core.params import ParamsError
-from stages.core.quantization import quantize_int8
-from stages.core.torch_utils import save_checkpoint
+from stages.core.parsing.distillation import DistillParams, TeacherLoss, distillation_loss, fit_student, student_params
+from stages.core.parsing.export import DeployableParser, choose_default, export_deployable_onnx
+from stages.core.parsing.latency import ExportedModel, interleaved_latency_ms, latency_table, pareto_front, table_rows
+from stages.core.parsing.quantization import quantize_int8
+from stages.core.parsing.sessions import ort_session, predict_labels_onnx
 
 SIZE = 64
 TINY = {"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weights": None,
@@ -111,7 +111,7 @@ def test_parser_model_reads_the_deployable_graph(exported):
 
 def test_parser_model_still_reads_a_float_graph(tmp_path):
     """Exports of earlier versions (float NCHW in, logits out) keep working, with numpy normalisation."""
-    from stages.core.training import export_onnx
+    from stages.core.parsing.training import export_onnx
 
     model = tiny_model()
     export_onnx(model, tmp_path / "old.onnx", SIZE)

@@ -27,8 +27,8 @@ from conftest import REPO_ROOT
 from inpainting_fixtures import write_masked_project
 from test_training import blob_faces
 
-from stages.core import distributed
-from stages.core.distributed import (
+from stages.core.common import distributed
+from stages.core.common.distributed import (
     DistributedContext,
     average_gradients,
     copy_from_main,
@@ -36,9 +36,9 @@ from stages.core.distributed import (
     per_rank_seed,
     training_processes,
 )
-from stages.core.inpainting import InpainterParams, fit_inpainter
-from stages.core.threads import THREADS_ENV, thread_budget
-from stages.core.torch_utils import load_checkpoint
+from stages.core.common.threads import THREADS_ENV, thread_budget
+from stages.core.common.torch_utils import load_checkpoint
+from stages.core.inpainting.training import InpainterParams, fit_inpainter
 
 # Relative, per step. Measured on CPU: 0.07%, 0.10%, 0.21% over the 3 steps. The same two processes without DDP
 # (each with its own initial weights and no gradient averaging) differ by 2.1-2.6% from the first step on.
@@ -200,7 +200,7 @@ def test_inpainter_ranks_end_with_the_same_generator(tmp_path):
     for key, value in rank0.items():
         torch.testing.assert_close(rank1[key], value, msg=key)
     untrained = InpainterParams.from_params({"widths": [8, 8, 16, 16], "blocks": 1})
-    from stages.core.inpainting import build_inpainter
+    from stages.core.inpainting.training import build_inpainter
 
     torch.manual_seed(0)
     assert any(not torch.equal(p, rank0[k]) for k, p in build_inpainter(untrained).named_parameters()), \

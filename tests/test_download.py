@@ -6,7 +6,7 @@ import json
 import pytest
 
 from stages import download
-from stages.core.sources import DatasetMissingError
+from stages.core.data.sources import DatasetMissingError
 
 
 def test_directory_source_replaces_the_old_output_atomically(tmp_path):

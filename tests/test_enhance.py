@@ -9,7 +9,9 @@ import pytest
 from conftest import REPO_ROOT
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from stages.core import classes as C
+from stages.core.common import classes as C
+from stages.core.common.params import ParamsError, load_params
+from stages.core.data.synthetic_faces import face_rng, render_face
 from stages.core.inference.enhance import (
     EDITS,
     EnhanceParams,
@@ -19,8 +21,6 @@ from stages.core.inference.enhance import (
     side_by_side,
     soft_probabilities,
 )
-from stages.core.params import ParamsError, load_params
-from stages.core.synthetic_faces import face_rng, render_face
 
 CLASS_OF = {"skin_smoothing": C.FACE, "hair_recolour": C.HAIR, "eyebrow_darkening": C.EYEBROWS,
             "eye_brightening": C.EYES, "lip_tint": C.LIPS, "teeth_whitening": C.TEETH}

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from http_fixture_server import FixtureServer
 
-from stages.core.fetch import (
+from stages.core.data.fetch import (
     ChecksumError,
     DownloadError,
     UnsafeArchiveError,

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.core.classes import CLASS_IDS
-from stages.core.datasets import build_adapter
-from stages.core.datasets.folder import parse_colour
-from stages.core.io import BadInputError
+from stages.core.common.classes import CLASS_IDS
+from stages.core.common.io import BadInputError
+from stages.core.data.datasets import build_adapter
+from stages.core.data.datasets.folder import parse_colour
 
 
 def _write(root, label, name="0", mode=None):

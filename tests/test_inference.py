@@ -11,12 +11,12 @@ from masks_fixtures import astronaut_face
 from PIL import Image
 
 from stages import cli
-from stages.core.classes import NUM_CLASSES
+from stages.core.common.classes import NUM_CLASSES
+from stages.core.data.synthetic_faces import face_rng, render_face
 from stages.core.inference.alignment import Framing, alignment_matrix, measure_framing, paste_back, warp_into_framing
 from stages.core.inference.batch import expand_inputs, output_stems
 from stages.core.inference.faces import find_faces
 from stages.core.inference.parsing import ParserModel, combine_faces
-from stages.core.synthetic_faces import face_rng, render_face
 
 SIZE = 128
 

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
+from stages.core.common.io import read_image
+from stages.core.data.synthetic_faces import face_rng, render_face
 from stages.core.inference.alignment import alignment_matrix, measure_framing, warp_into_framing
 from stages.core.inference.faces import find_faces
-from stages.core.io import read_image
-from stages.core.synthetic_faces import face_rng, render_face
 
 PHOTOS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "masked-faces" / "without_mask"
 SIZE = 256
@@ -47,7 +47,7 @@ def test_aligned_real_faces_sit_where_the_training_faces_sit(detections):
 def test_the_identity_benchmark_finds_landmarks_where_a_real_dataset_has_none(detections):
     """Real datasets ship no landmarks (the cache holds NaN rows); the identity score then places its descriptor
     with dlib's landmarks on the clean photo, and it leaves known landmarks as they are."""
-    from stages.core.inpainter_evaluation import identity_landmarks
+    from stages.core.inpainting.evaluation import identity_landmarks
 
     image, detection = next((image, d) for image, d in detections.values() if d.faces)
     unknown = np.full((68, 2), np.nan, np.float32)

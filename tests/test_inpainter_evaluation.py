@@ -3,11 +3,11 @@ import pytest
 import torch
 from inpainting_fixtures import write_masked_project
 
-from stages.core.classes import NUM_CLASSES
-from stages.core.inpainter_evaluation import benchmark_inpainter, paired_mean_difference
-from stages.core.inpainting import InpainterParams, export_inpainter_onnx, fit_inpainter
+from stages.core.common.classes import NUM_CLASSES
+from stages.core.common.torch_utils import save_checkpoint
+from stages.core.inpainting.evaluation import benchmark_inpainter, paired_mean_difference
+from stages.core.inpainting.training import InpainterParams, export_inpainter_onnx, fit_inpainter
 from stages.core.models.registry import build_parser
-from stages.core.torch_utils import save_checkpoint
 
 TINY = {"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 4, "epochs": 2, "lr": 0.01,
         "loss": {"ssim_kind": "ssim"}, "sample_rows": 2, "parser_guide": 0.0}
@@ -72,7 +72,7 @@ def test_paired_difference_is_clearly_below_zero_only_when_its_interval_is():
 def test_face_descriptor_is_repeatable_and_moves_when_the_mouth_is_hidden():
     from masks_fixtures import astronaut_face
 
-    from stages.core.face_identity import descriptor_distance, face_descriptor
+    from stages.core.inpainting.identity import descriptor_distance, face_descriptor
 
     image, landmarks = astronaut_face()
     reference = face_descriptor(image, landmarks)

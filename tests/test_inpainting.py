@@ -3,8 +3,9 @@ import pytest
 import torch
 from inpainting_fixtures import write_masked_project
 
+from stages.core.common.torch_utils import CheckpointError, load_checkpoint, save_checkpoint
 from stages.core.inference.parsing import onnx_session
-from stages.core.inpainting import (
+from stages.core.inpainting.training import (
     InpainterLossWeights,
     InpainterParams,
     InpaintingSamples,
@@ -24,7 +25,6 @@ from stages.core.inpainting import (
     weighted_l1,
 )
 from stages.core.models.inpainter import FFC, ParseGuidedInpainter, PatchDiscriminator, one_hot_labels
-from stages.core.torch_utils import CheckpointError, load_checkpoint, save_checkpoint
 
 TINY = {"widths": [8, 8, 16, 16], "blocks": 1, "disc_widths": [8, 16], "batch_size": 4,
         "loss": {"ssim_kind": "ssim"}, "sample_rows": 2, "parser_guide": 0.0}
@@ -160,7 +160,7 @@ def test_onnx_export_matches_torch(tmp_path):
 
 
 def test_params_reject_unknown_keys():
-    from stages.core.params import ParamsError
+    from stages.core.common.params import ParamsError
 
     with pytest.raises(ParamsError, match="hole_wieght"):
         InpainterParams.from_params({"loss": {"hole_wieght": 3}})

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.core.classes import CLASS_NAMES, NUM_CLASSES
-from stages.core.label_stats import class_weights, label_statistics, pixel_counts
+from stages.core.common.classes import CLASS_NAMES, NUM_CLASSES
+from stages.core.data.label_stats import class_weights, label_statistics, pixel_counts
 
 
 def _manifest() -> pd.DataFrame:

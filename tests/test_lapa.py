@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.core.classes import CLASS_IDS
-from stages.core.datasets import build_adapter
-from stages.core.io import BadInputError
+from stages.core.common.classes import CLASS_IDS
+from stages.core.common.io import BadInputError
+from stages.core.data.datasets import build_adapter
 
 LAPA_TO_UNIFIED = ["background", "face", "eyebrows", "eyebrows", "eyes", "eyes", "nose", "lips", "teeth",
                    "lips", "hair"]

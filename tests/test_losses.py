@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from stages.core.losses import LOSSES, build_loss
+from stages.core.parsing.losses import LOSSES, build_loss
 
 LN2 = math.log(2)
 

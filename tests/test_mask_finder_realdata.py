@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 
+from stages.core.common.io import read_image
 from stages.core.inference.alignment import Framing
-from stages.core.inference.mask_finder import MaskFinder
 from stages.core.inference.photo_masks import find_photo_masks
-from stages.core.io import read_image
+from stages.core.mask_finding.finder import MaskFinder
 
 PHOTOS = REPO_ROOT.parent / "shared" / "data" / "masked-faces"
 MODEL, FRAMING = REPO_ROOT / "models" / "mask_finder.onnx", REPO_ROOT / "models" / "framing.json"

@@ -4,8 +4,11 @@ import pandas as pd
 import pytest
 import torch
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.inference.mask_finder import (
+from stages.core.common.params import ParamsError
+from stages.core.common.torch_utils import save_checkpoint
+from stages.core.data.cache_arrays import CachedSplit
+from stages.core.data.masked_arrays import MaskedPhotos
+from stages.core.mask_finding.finder import (
     FinderSettings,
     MaskFinder,
     dilate,
@@ -13,7 +16,7 @@ from stages.core.inference.mask_finder import (
     find_mask,
     regions_from_probabilities,
 )
-from stages.core.mask_finding import (
+from stages.core.mask_finding.training import (
     FinderAugmentParams,
     FinderSamples,
     MaskFinderParams,
@@ -24,9 +27,6 @@ from stages.core.mask_finding import (
     restyle_region,
     score_mask_finder,
 )
-from stages.core.masked_arrays import MaskedPhotos
-from stages.core.params import ParamsError
-from stages.core.torch_utils import save_checkpoint
 
 SIZE = 64
 
@@ -138,7 +138,7 @@ def test_finder_learns_the_masks_and_beats_chance(trained, tiny_masks):
     run, cfg = trained
     masks, cache = tiny_masks
     assert run.history[-1]["train_loss"] < 0.6 * run.history[0]["train_loss"]
-    from stages.core.mask_finding import TorchFinder
+    from stages.core.mask_finding.training import TorchFinder
 
     scores = score_mask_finder(TorchFinder(run.model, cfg.settings()), MaskedPhotos(masks, "test"),
                                CachedSplit(cache, "test"))

@@ -100,8 +100,8 @@ def test_unknown_type_is_a_clear_error():
 def test_recorded_region_is_every_changed_pixel_on_synthetic_faces():
     """Body, ear loops, straps and their shadows: the masked photo differs from the clean one exactly where
     the recorded region says it may, and the loops (thin strokes beside the face) are in it."""
+    from stages.core.data.synthetic_faces import face_rng, render_face
     from stages.core.masks.photo import mask_photo
-    from stages.core.synthetic_faces import face_rng, render_face
 
     params = MaskParams(type_probabilities={t: 1.0 for t in MASK_TYPES})
     masked_faces = 0

@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from stages.core.metrics import confusion_matrix, masked_l1, masked_psnr, masked_ssim, per_class_scores, segmentation_report
+from stages.core.parsing.metrics import (
+    confusion_matrix,
+    masked_l1,
+    masked_psnr,
+    masked_ssim,
+    per_class_scores,
+    segmentation_report,
+)
 
 
 def test_confusion_matrix_counts_rows_true_columns_predicted():

@@ -9,8 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from stages.core.classes import NUM_CLASSES
-from stages.core.losses import split_outputs, supervised_loss
+from stages.core.common.classes import NUM_CLASSES
 from stages.core.models.registry import (
     PARSER_BUILDERS,
     build_parser,
@@ -18,7 +17,8 @@ from stages.core.models.registry import (
     registered_names,
     smp_kwargs,
 )
-from stages.core.training import export_onnx
+from stages.core.parsing.losses import split_outputs, supervised_loss
+from stages.core.parsing.training import export_onnx
 
 TINY = {"encoder": "tu-mobilenetv3_small_050", "encoder_weights": None, "decoder_channels": [32, 16, 16, 8, 8],
         "decoder_width": 32}

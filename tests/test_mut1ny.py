@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages.core.classes import CLASS_COLOURS, CLASS_IDS, NUM_CLASSES
-from stages.core.datasets import build_adapter
-from stages.core.io import BadInputError
+from stages.core.common.classes import CLASS_COLOURS, CLASS_IDS, NUM_CLASSES
+from stages.core.common.io import BadInputError
+from stages.core.data.datasets import build_adapter
 
 CODE = {  # the table, written out independently of CLASS_COLOURS
     "background": (0, 0, 0), "lips": (255, 0, 0), "eyes": (0, 255, 0), "nose": (0, 0, 255),

@@ -6,19 +6,19 @@ import pytest
 import yaml
 from conftest import REPO_ROOT
 
-from stages.core.cache_arrays import CacheParams
-from stages.core.deploy import DeployParams
-from stages.core.distillation import DistillParams
-from stages.core.evaluation import BenchmarkParams
+from stages.core.common.params import ParamsError, load_params
+from stages.core.data.cache_arrays import CacheParams
+from stages.core.data.sources import SyntheticSource
+from stages.core.data.unify import UnifySettings
 from stages.core.inference.enhance import EnhanceParams
 from stages.core.inference.training_framing import FramingParams
-from stages.core.inpainting import InpainterParams
-from stages.core.mask_finding import MaskFinderParams
+from stages.core.inpainting.training import InpainterParams
+from stages.core.mask_finding.training import MaskFinderParams
 from stages.core.masks.config import MaskParams
-from stages.core.params import ParamsError, load_params
-from stages.core.sources import SyntheticSource
-from stages.core.training import ParserParams, check_loss_spec
-from stages.core.unify import UnifySettings
+from stages.core.parsing.distillation import DistillParams
+from stages.core.parsing.evaluation import BenchmarkParams
+from stages.core.parsing.export import DeployParams
+from stages.core.parsing.training import ParserParams, check_loss_spec
 
 SECTIONS = [UnifySettings, CacheParams, FramingParams, ParserParams, InpainterParams, BenchmarkParams, EnhanceParams,
             MaskFinderParams, DistillParams, DeployParams]

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.masked_arrays import MaskedPhotos
-from stages.core.parser_scoring import masked_region_scores
+from stages.core.data.cache_arrays import CachedSplit
+from stages.core.data.masked_arrays import MaskedPhotos
+from stages.core.parsing.scoring import masked_region_scores
 
 SIZE = 8
 

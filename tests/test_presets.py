@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.core.params import load_params
-from stages.core.presets import (
+from stages.core.common.params import load_params
+from stages.core.common.presets import (
     PresetError,
     absolute_paths,
     exp_run_command,

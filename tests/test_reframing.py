@@ -6,12 +6,9 @@ import numpy as np
 import pytest
 from inference_fixtures import tiny_onnx_parser
 
-from stages.core.classes import BACKGROUND, CLASS_COLOURS, FACE, index_to_colour, overlay
-from stages.core.evaluation import BenchmarkParams, score_reframed
-from stages.core.inference.alignment import measure_framing
-from stages.core.inference.parsing import ParserModel
-from stages.core.params import ParamsError
-from stages.core.reframing import (
+from stages.core.common.classes import BACKGROUND, CLASS_COLOURS, FACE, index_to_colour, overlay
+from stages.core.common.params import ParamsError
+from stages.core.data.reframing import (
     ReframedParams,
     ReframedSet,
     decompose,
@@ -21,7 +18,10 @@ from stages.core.reframing import (
     reframe,
     reframed_set,
 )
-from stages.core.synthetic_faces import face_rng, render_face
+from stages.core.data.synthetic_faces import face_rng, render_face
+from stages.core.inference.alignment import measure_framing
+from stages.core.inference.parsing import ParserModel
+from stages.core.parsing.evaluation import BenchmarkParams, score_reframed
 
 SIZE = 128
 

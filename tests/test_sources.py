@@ -9,9 +9,9 @@ import zipfile
 import pytest
 from http_fixture_server import FixtureServer
 
-from stages.core import sources
-from stages.core.fetch import ChecksumError, UnsafeArchiveError
-from stages.core.sources import DatasetMissingError, fetch_source, resolve_dataset_root
+from stages.core.data import sources
+from stages.core.data.fetch import ChecksumError, UnsafeArchiveError
+from stages.core.data.sources import DatasetMissingError, fetch_source, resolve_dataset_root
 
 
 def _dataset_zip(top: str = "CelebAMask-HQ") -> bytes:

@@ -2,7 +2,7 @@
 
 The closure is computed from the source with ``ast``: ``import`` and ``from ... import`` statements anywhere in
 a module (function-level imports included), the ``__init__.py`` of every package on the way (Python runs
-them), and modules named in strings such as ``"stages.core.datasets.lapa:LaPaAdapter"`` (adapters loaded by
+them), and modules named in strings such as ``"stages.core.data.datasets.lapa:LaPaAdapter"`` (adapters loaded by
 name with importlib). A directory in ``deps:`` stands for every ``.py`` file under it.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from stages.core.staging import remove_leftovers, staged_dir
+from stages.core.common.staging import remove_leftovers, staged_dir
 
 
 def test_success_replaces_the_folder_and_leaves_nothing_beside_it(tmp_path):
@@ -61,7 +61,7 @@ def test_atomic_path_writes_the_same_bytes_as_a_direct_write(tmp_path):
     """torch.save names its zip records after the file: a random temporary name would change the bytes."""
     import torch
 
-    from stages.core.io import atomic_path
+    from stages.core.common.io import atomic_path
 
     payload = {"w": torch.arange(6.0)}
     for name in ("a", "b"):
@@ -74,7 +74,7 @@ def test_atomic_path_writes_the_same_bytes_as_a_direct_write(tmp_path):
 
 
 def test_atomic_path_leaves_the_old_file_when_the_write_fails(tmp_path):
-    from stages.core.io import atomic_path
+    from stages.core.common.io import atomic_path
 
     target = tmp_path / "x.json"
     target.write_text("old")

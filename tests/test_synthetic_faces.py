@@ -2,9 +2,9 @@ import hashlib
 
 import numpy as np
 
-from stages.core import classes as C
-from stages.core.datasets.synthetic import SyntheticAdapter
-from stages.core.synthetic_faces import face_rng, generate_dataset, render_face
+from stages.core.common import classes as C
+from stages.core.data.datasets.synthetic import SyntheticAdapter
+from stages.core.data.synthetic_faces import face_rng, generate_dataset, render_face
 
 
 def _digest(folder):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from stages.core.inpainting import load_inpainter
+from stages.core.common.torch_utils import CheckpointError, load_checkpoint, resume_differences, save_checkpoint
+from stages.core.inpainting.training import load_inpainter
 from stages.core.models.registry import load_parser
-from stages.core.torch_utils import CheckpointError, load_checkpoint, resume_differences, save_checkpoint
 
 
 class Payload:

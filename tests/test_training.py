@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from stages.core.classes import CLASS_NAMES, NUM_CLASSES
-from stages.core.training import (
+from stages.core.common.classes import CLASS_NAMES, NUM_CLASSES
+from stages.core.parsing.training import (
     OPTIMIZERS,
     EarlyStopping,
     LearningRateSchedule,
@@ -196,7 +196,7 @@ def test_fit_parser_learns_the_blobs(tiny_cache):
 
 
 def test_early_stopping_ends_the_run(tiny_cache, monkeypatch):
-    from stages.core import training
+    from stages.core.parsing import training
 
     scores = iter([0.5, 0.6, 0.55, 0.58, 0.7, 0.7])
     real_evaluate = training.evaluate
@@ -258,10 +258,10 @@ def _masked_copies(tmp_path, images, rows):
 
 
 def test_masked_photo_augmentation_substitutes_the_masked_copy_and_keeps_the_label(tiny_cache):
-    from stages.core.cache_arrays import CachedSplit
-    from stages.core.masked_arrays import MaskedPhotos
+    from stages.core.data.cache_arrays import CachedSplit
+    from stages.core.data.masked_arrays import MaskedPhotos
     from stages.core.models.preprocessing import normalise
-    from stages.core.training import SegmentationArrays
+    from stages.core.parsing.training import SegmentationArrays
 
     split = CachedSplit(tiny_cache, "train")
     masked = MaskedPhotos(_masked_copies(tiny_cache, np.asarray(split.images), [1, 3, 4]), "train")
@@ -280,7 +280,7 @@ def test_masked_photo_augmentation_substitutes_the_masked_copy_and_keeps_the_lab
 
 
 def test_fit_parser_reads_the_masked_photos(tiny_cache, monkeypatch):
-    from stages.core import training
+    from stages.core.parsing import training
 
     folder = _masked_copies(tiny_cache, np.load(tiny_cache / "train_images.npy"), [0, 2])
     seen = []

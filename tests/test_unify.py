@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stages.core.classes import NUM_CLASSES
-from stages.core.io import BadInputError, read_label
-from stages.core.synthetic_faces import generate_dataset
-from stages.core.unify import PIXEL_COLUMNS, UnifySettings, match_label_size, unify_source
+from stages.core.common.classes import NUM_CLASSES
+from stages.core.common.io import BadInputError, read_label
+from stages.core.data.synthetic_faces import generate_dataset
+from stages.core.data.unify import PIXEL_COLUMNS, UnifySettings, match_label_size, unify_source
 
 OPTIONS = {"adapter": "synthetic"}
 

@@ -12,16 +12,16 @@ from masks_fixtures import astronaut_face
 from PIL import Image
 
 from stages import cli
+from stages.core.data.synthetic_faces import face_rng, render_face
 from stages.core.inference.alignment import Framing, measure_framing
-from stages.core.inference.mask_finder import FinderSettings, MaskFinder
 from stages.core.inference.parsing import ParserModel
 from stages.core.inference.photo_masks import find_photo_masks
 from stages.core.inference.unmask import InpainterModel, blend_back, unmask_photo
-from stages.core.inpainting import export_inpainter_onnx
-from stages.core.mask_finding import export_finder_onnx
+from stages.core.inpainting.training import export_inpainter_onnx
+from stages.core.mask_finding.finder import FinderSettings, MaskFinder
+from stages.core.mask_finding.training import export_finder_onnx
 from stages.core.models.inpainter import ParseGuidedInpainter
 from stages.core.models.mask_finder import MaskFinderNet
-from stages.core.synthetic_faces import face_rng, render_face
 
 SIZE = 128
 

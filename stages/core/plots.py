@@ -9,8 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from stages.core.classes import CLASS_NAMES  # noqa: E402
-from stages.core.io import atomic_path, write_png  # noqa: E402
+from stages.core.common.classes import CLASS_NAMES  # noqa: E402
+from stages.core.common.io import atomic_path, write_png  # noqa: E402
 
 
 def save_confusion_matrix(cm: np.ndarray, path: str | Path, title: str) -> None:

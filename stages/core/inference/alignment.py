@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stages.core.io import write_json_atomic
+from stages.core.common.io import write_json_atomic
 
 NUM_LANDMARKS = 68
 EYE_RIGHT, EYE_LEFT = slice(36, 42), slice(42, 48)  # the subject's right eye is on the image's left

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from stages.core.classes import CLASS_COLOURS, NUM_CLASSES
-from stages.core.io import BadInputError, atomic_path
+from stages.core.common.classes import CLASS_COLOURS, NUM_CLASSES
+from stages.core.common.io import BadInputError, atomic_path
 
 
 @dataclass

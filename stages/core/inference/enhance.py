@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from pydantic import Field
 
-from stages.core.classes import EYEBROWS, EYES, FACE, HAIR, LIPS, NUM_CLASSES, TEETH
-from stages.core.params import ParamsSection
+from stages.core.common.classes import EYEBROWS, EYES, FACE, HAIR, LIPS, NUM_CLASSES, TEETH
+from stages.core.common.params import ParamsSection
 
 Colour = tuple[Annotated[int, Field(ge=0, le=255)], Annotated[int, Field(ge=0, le=255)],
                Annotated[int, Field(ge=0, le=255)]]

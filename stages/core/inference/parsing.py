@@ -1,7 +1,7 @@
 """Parsing a user's photo: detect faces, align each into the training framing, parse, paste the probabilities back.
 
 The parser runs on ONNX Runtime (``models/parser.onnx``, the deployable graph that takes uint8 photos and
-normalises them itself; see :mod:`stages.core.inference.sessions`) or, given a ``.pt`` checkpoint, on torch with
+normalises them itself; see :mod:`stages.core.parsing.sessions`) or, given a ``.pt`` checkpoint, on torch with
 :func:`stages.core.models.preprocessing.normalise`, the normalisation training used. Float-input ONNX exports
 of earlier versions still load (they get ``normalise``'s output).
 """
@@ -13,20 +13,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from stages.core.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
+from stages.core.common.classes import BACKGROUND, CLASS_NAMES, NUM_CLASSES
+from stages.core.common.threads import thread_budget
 from stages.core.inference.alignment import Framing, alignment_matrix, paste_back, warp_into_framing
 from stages.core.inference.faces import Face, find_faces
-from stages.core.inference.sessions import INPUT_NAME, LABELS_OUTPUT, LOGITS_OUTPUT, input_size, is_deployable, ort_session
 from stages.core.models.preprocessing import normalise
-from stages.core.threads import thread_budget
+from stages.core.parsing.sessions import INPUT_NAME, LABELS_OUTPUT, LOGITS_OUTPUT, input_size, is_deployable, ort_session
 
 COVERED = 0.5  # a face's crop covers a photo pixel when at least half of the pixel's interpolation falls inside
 
 
 def onnx_session(path: str | Path, threads: int):
-    """An ONNX Runtime CPU session (:func:`stages.core.inference.sessions.ort_session`: one inter-op thread,
+    """An ONNX Runtime CPU session (:func:`stages.core.parsing.sessions.ort_session`: one inter-op thread,
     ``ORT_ENABLE_ALL``) with ``threads`` intra-op threads; ``FACEPARSE_THREADS`` overrides them (see
-    :mod:`stages.core.threads`)."""
+    :mod:`stages.core.common.threads`)."""
     return ort_session(path, thread_budget(threads))
 
 

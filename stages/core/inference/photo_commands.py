@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.core.classes import overlay
+from stages.core.common.classes import overlay
+from stages.core.common.io import BadInputError, read_image, write_json_atomic, write_png
 from stages.core.inference.alignment import Framing
 from stages.core.inference.batch import PhotoResult, write_label_png
 from stages.core.inference.enhance import EnhanceParams, enhance, side_by_side
-from stages.core.inference.mask_finder import MaskFinder
 from stages.core.inference.parsing import ParsedPhoto, ParserModel, parse_photo
 from stages.core.inference.unmask import InpainterModel, unmask_photo
-from stages.core.io import BadInputError, read_image, write_json_atomic, write_png
+from stages.core.mask_finding.finder import MaskFinder
 
 
 @dataclass(frozen=True)

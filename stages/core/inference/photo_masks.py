@@ -1,7 +1,7 @@
 """Finding the face masks in a user's photo: detect the faces, align each into the framing, run the mask finder.
 
 This is the photo-level path ``faceparse unmask`` takes before inpainting: per face, the aligned crop, its
-alignment matrix (to paste results back) and the :class:`~stages.core.inference.mask_finder.FoundMask`.
+alignment matrix (to paste results back) and the :class:`~stages.core.mask_finding.finder.FoundMask`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from stages.core.inference.alignment import Framing, alignment_matrix, warp_into_framing
 from stages.core.inference.faces import Face, find_faces
-from stages.core.inference.mask_finder import FoundMask, MaskFinder, face_pixels, regions_from_probabilities
+from stages.core.mask_finding.finder import FoundMask, MaskFinder, face_pixels, regions_from_probabilities
 
 
 @dataclass

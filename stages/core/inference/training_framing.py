@@ -9,10 +9,10 @@ import numpy as np
 from pydantic import Field
 from tqdm import tqdm
 
-from stages.core.cache_arrays import CachedSplit
+from stages.core.common.params import ParamsSection
+from stages.core.data.cache_arrays import CachedSplit
 from stages.core.inference.alignment import Framing, measure_framing
 from stages.core.masks.landmarks import detect_landmarks
-from stages.core.params import ParamsSection
 
 
 class FramingParams(ParamsSection):

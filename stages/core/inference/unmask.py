@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 
 from stages.core.inference.alignment import Framing
-from stages.core.inference.mask_finder import MaskFinder
 from stages.core.inference.parsing import ParserModel, onnx_session
 from stages.core.inference.photo_masks import find_photo_masks
+from stages.core.mask_finding.finder import MaskFinder
 
 
 class InpainterModel:
@@ -36,8 +36,8 @@ class InpainterModel:
         elif self.path.suffix == ".pt":
             import torch
 
-            from stages.core.inpainting import load_inpainter
-            from stages.core.torch_utils import load_checkpoint
+            from stages.core.common.torch_utils import load_checkpoint
+            from stages.core.inpainting.training import load_inpainter
 
             torch.set_num_threads(threads)
             self.session, self.model = None, load_inpainter(self.path)

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from stages.core.cache_arrays import CachedSplit
-from stages.core.io import atomic_path, load_npy, write_bytes_atomic, write_npy_atomic, write_png
+from stages.core.common.io import atomic_path, load_npy, write_bytes_atomic, write_npy_atomic, write_png
+from stages.core.common.staging import staged_dir
+from stages.core.data.cache_arrays import CachedSplit
 from stages.core.masks.config import MaskParams
 from stages.core.masks.contact_sheet import contact_sheet, pick_examples
 from stages.core.masks.fitting import FitError
 from stages.core.masks.photo import mask_photo
-from stages.core.staging import staged_dir
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from stages.core.classes import NUM_CLASSES
+from stages.core.common.classes import NUM_CLASSES
 
 
 def conv_block(cin: int, cout: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:

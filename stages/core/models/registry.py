@@ -24,10 +24,10 @@ from typing import Any
 import segmentation_models_pytorch as smp
 from torch import nn
 
-from stages.core.classes import NUM_CLASSES
+from stages.core.common.classes import NUM_CLASSES
+from stages.core.common.torch_utils import load_checkpoint, require_keys
 from stages.core.models.ddrnet import build_ddrnet23_slim
 from stages.core.models.regseg import build_regseg, build_regseg_slim
-from stages.core.torch_utils import load_checkpoint, require_keys
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The face parser: training loop, losses, scoring, metrics, distillation, ONNX export, quantisation, latency, benchmark."""
