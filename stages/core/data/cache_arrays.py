@@ -30,7 +30,7 @@ class CacheParams(ParamsSection):
     """The ``cache`` section: the side of the square arrays (a multiple of 32, the parsers' stride) and workers."""
 
     SECTION = "cache"
-    size: int = Field(256, ge=32, multiple_of=32)
+    size: int = Field(128, ge=32, multiple_of=32)
     workers: int = Field(2, ge=1)
 
 NUM_LANDMARKS = 68

@@ -92,8 +92,8 @@ class SyntheticSource(ParamsSection):
 
     SECTION = "data.synthetic"
     adapter: str = "synthetic"
-    count: int = Field(700, ge=1)
-    size: int = Field(256, ge=32)
+    count: int = Field(400, ge=1)
+    size: int = Field(128, ge=32)
     seed: int = 0
 
 

@@ -67,7 +67,7 @@ class InpainterLossWeights(ParamsSection):
     l1: float = Field(1.0, ge=0)
     hole_weight: float = Field(6.0, ge=1)
     ssim: float = Field(0.5, ge=0)
-    ssim_kind: Literal["ms_ssim", "ssim"] = "ms_ssim"
+    ssim_kind: Literal["ms_ssim", "ssim"] = "ssim"
     adversarial: float = Field(0.02, ge=0)
     feature_matching: float = Field(0.5, ge=0)
     r1_gamma: float = Field(0.001, ge=0)
@@ -89,7 +89,7 @@ class InpainterParams(ParamsSection):
     global_ratio: float = Field(0.75, gt=0, lt=1)
     guided: bool = True
     disc_widths: tuple[int, ...] = (16, 32, 64, 64)
-    epochs: int = Field(4, ge=1)
+    epochs: int = Field(3, ge=1)
     batch_size: int = Field(8, ge=1)
     devices: int = Field(1, ge=1)
     loader_workers: int = Field(0, ge=0)

@@ -88,7 +88,7 @@ class MaskFinderParams(ParamsSection):
     SECTION = "mask_finder"
     widths: tuple[int, ...] = (16, 32, 48, 64)
     input_size: int = Field(96, ge=32)
-    epochs: int = Field(8, ge=1)
+    epochs: int = Field(6, ge=1)
     batch_size: int = Field(16, ge=1)
     lr: float = Field(0.003, gt=0)
     weight_decay: float = Field(0.0001, ge=0)

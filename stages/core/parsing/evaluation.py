@@ -40,7 +40,7 @@ class BenchmarkParams(ParamsSection):
 
     SECTION = "benchmark"
     threads: int = Field(2, ge=1)
-    latency_runs: int = Field(50, ge=1)
+    latency_runs: int = Field(20, ge=1)
     table_threads: list[int] = [1, 2]
     reframed: ReframedParams = ReframedParams()
 

@@ -76,7 +76,7 @@ class DeployParams(ParamsSection):
     """
 
     SECTION = "deploy"
-    calibration_images: int = Field(32, ge=1)
+    calibration_images: int = Field(16, ge=1)
     candidates: list[Literal["student", "student_int8", "parser", "parser_int8"]] = [
         "student", "student_int8", "parser_int8", "parser"]
     max_f1_drop: float = Field(0.01, ge=0)

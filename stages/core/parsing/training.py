@@ -112,8 +112,8 @@ class ParserParams(ParamsSection):
     decoder_width: int | None = Field(None, gt=0)
     arch_options: dict[str, Any] = {}
     class_weights: Literal["none", "equal", "empirical", "proportional"] | list[float] = "none"
-    epochs: int = Field(8, ge=1)
-    batch_size: int = Field(8, ge=1)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(4, ge=1)
     devices: int = Field(1, ge=1)
     loader_workers: int = Field(0, ge=0)
     optimizer: str = "adamw"
