@@ -7,6 +7,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
+# Under pytest-xdist (make test runs two workers on two cores) each worker, and every stage it starts, gets one
+# thread: two workers with two threads each oversubscribe the cores, and torch's spinning threads then run some
+# tests 20 times slower. Thread counts change speed, not results (stages/core/common/threads.py).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for name in ("FACEPARSE_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 

@@ -139,7 +139,9 @@ def test_run_preset_dry_run_prints_the_command_with_extra_overrides_last(capsys)
                             "-S parser.weight_decay=0.0001 -S parser.scheduler=cosine -S parser.max_minutes=0 "
                             "-S parser.class_weights=none -S parser.augment.hflip=0.5 -S parser.augment.affine=0 "
                             "-S parser.augment.color_jitter=0 -S parser.augment.coarse_dropout=0 -S parser.augment.blur=0 "
-                            "-S parser.augment.noise=0 -S parser.augment.jpeg=0 -S inpainter.epochs=1 -S parser.epochs=14")
+                            "-S parser.augment.noise=0 -S parser.augment.jpeg=0 -S inpainter.epochs=1 "
+                            "-S inpainter.loss.ssim_kind=ms_ssim -S mask_finder.epochs=8 -S deploy.calibration_images=32 "
+                            "-S benchmark.latency_runs=50 -S parser.epochs=14")
 
 
 def test_run_preset_rejects_a_stale_preset_before_dvc_runs(tmp_path, capsys):
