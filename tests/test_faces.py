@@ -88,16 +88,20 @@ def test_a_tight_close_up_is_found_on_the_padded_photo():
     photo, _ = astronaut()
     close_up = np.ascontiguousarray(np.repeat(np.repeat(photo[78:158, 202:250], 4, 0), 4, 1))  # (320, 192)
     assert centerface_boxes(close_up) == []
-    assert centerface_faces(close_up, pad=0) == ([], False)
-    boxes, from_padded = centerface_faces(close_up)
-    assert from_padded and len(boxes) == 1
+    assert centerface_faces(close_up, pads=()) == ([], 0.0)
+    boxes, pad = centerface_faces(close_up)
+    assert pad == 0.5 and len(boxes) == 1
     left, top, right, bottom = boxes[0]
     assert left < 96 < right and top < 160 < bottom and (right - left) > 0.7 * 192
 
 
-def test_unknown_detectors_are_named_and_the_cli_offers_centerface():
+def test_unknown_detectors_are_named_and_unmask_defaults_to_centerface():
     with pytest.raises(ValueError, match="centerface"):
         find_faces(np.zeros((64, 64, 3), np.uint8), detector="yolo")
-    parsed = cli.build_parser().parse_args(["unmask", "x.jpg", "--detector", "centerface"])
-    assert parsed.detector == "centerface"
+    parser = cli.build_parser()
+    assert parser.parse_args(["parse", "x.jpg", "--detector", "centerface"]).detector == "centerface"
+    # unmask finds faces with CenterFace by default (masked faces); parse and enhance keep dlib's HOG+CNN
+    assert parser.parse_args(["unmask", "x.jpg"]).detector == "centerface"
+    assert parser.parse_args(["parse", "x.jpg"]).detector == "hog+cnn"
+    assert parser.parse_args(["enhance", "x.jpg"]).detector == "hog+cnn"
     assert set(faces.DETECTORS) >= {"hog", "cnn", "hog+cnn", "centerface"}

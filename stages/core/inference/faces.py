@@ -9,7 +9,7 @@ Two detector families feed dlib's 68-point shape predictor:
   on ONNX Runtime's CPU provider. Its box (forehead to chin) is mapped to the box convention of dlib's HOG
   detector before the 68 landmarks are predicted. Tight close-ups, where the face fills the frame, defeat every
   detector: CenterFace looks again on the photo padded with a grey border (:func:`pad_photo`) when it finds
-  nothing, and the boxes are mapped back (:func:`unpad_boxes`).
+  nothing, and the boxes are mapped back (:func:`unpad_boxes`). Figures: benchmarks/bench_face_detectors.py.
 
 Faces smaller than the minimum size, or whose landmarks fail the anatomy checks of
 :func:`stages.core.masks.landmarks.landmark_problem`, are set aside with the reason.
@@ -35,11 +35,11 @@ DETECTORS = ("hog", "cnn", "hog+cnn", "centerface")
 SAME_FACE_IOU = 0.3
 CENTERFACE_THRESHOLD = 0.5
 CENTERFACE_MAX_SIDE = 640
-CLOSE_UP_PAD = 0.5
+CLOSE_UP_PADS = (0.5, 1.0)
 # CenterFace box (forehead to chin) -> dlib HOG box (brows to lower lip), as fractions of the CenterFace box's
 # width and height: centre shift (x, y) and square side. Measured on the unmasked real photos where both found
 # the same face (benchmarks/bench_face_detectors.py --calibrate).
-TO_DLIB_BOX = (0.0, 0.0, 1.0)
+TO_DLIB_BOX = (0.0, 0.06, 1.0)
 
 Box = tuple[int, int, int, int]
 
@@ -167,15 +167,20 @@ def box_iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def centerface_faces(image: np.ndarray, pad: float = CLOSE_UP_PAD, threads: int = 2) -> tuple[list[Box], bool]:
-    """CenterFace's boxes in the photo's pixels, and whether they came from the padded photo: when nothing is
-    found, it looks again on the photo padded by ``pad`` x its size with mid-grey (0: never). A box found on the
-    padded photo may reach past the photo's edges (the face's true extent), as dlib's boxes may."""
+def centerface_faces(image: np.ndarray, pads: tuple[float, ...] = CLOSE_UP_PADS, threads: int = 2) -> tuple[list[Box], float]:
+    """CenterFace's boxes in the photo's pixels, and the border they were found with (0: none). While nothing is
+    found, it looks again on the photo padded by each of ``pads`` x its size with mid-grey: a face that fills the
+    frame is found once it is smaller and whole-looking. A box found on a padded photo may reach past the photo's
+    edges (the face's true extent), as dlib's boxes may."""
     boxes = [box for box, _ in centerface_boxes(image, threads=threads)]
-    if boxes or pad <= 0:
-        return boxes, False
-    padded, offset = pad_photo(image, pad)
-    return unpad_boxes([box for box, _ in centerface_boxes(padded, threads=threads)], offset, image.shape, clip=False), True
+    for pad in pads:
+        if boxes:
+            break
+        padded, offset = pad_photo(image, pad)
+        boxes = unpad_boxes([box for box, _ in centerface_boxes(padded, threads=threads)], offset, image.shape, clip=False)
+        if boxes:
+            return boxes, pad
+    return boxes, 0.0
 
 
 def find_faces(image: np.ndarray, min_face_size: int = 40, detector: str = "hog+cnn", upsample: int = 1,
