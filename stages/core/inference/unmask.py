@@ -95,7 +95,7 @@ def blend_back(image: np.ndarray, restored_crop: np.ndarray, hole: np.ndarray, m
 
 
 def unmask_photo(image: np.ndarray, finder: MaskFinder, parser: ParserModel, inpainter: InpainterModel,
-                 framing: Framing, min_face_size: int = 40, detector: str = "hog+cnn", upsample: int = 1,
+                 framing: Framing, min_face_size: int = 40, detector: str = "centerface", upsample: int = 1,
                  feather: float = 2.0) -> UnmaskedPhoto:
     """Every masked face of ``image`` (H, W, 3) uint8 RGB restored; unmasked faces are left as they are."""
     found = find_photo_masks(image, finder, framing, inpainter.size, min_face_size, detector, upsample)
