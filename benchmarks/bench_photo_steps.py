@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np
 
 from stages.core.common.io import read_image
-from stages.core.inference.alignment import Framing, alignment_matrix, warp_into_framing
+from stages.core.inference.alignment import UPPER_FACE, Framing, alignment_matrix, warp_into_framing
 from stages.core.inference.faces import DETECTORS, find_faces
 from stages.core.inference.parsing import ParserModel
 from stages.core.inference.unmask import InpainterModel, blend_back
@@ -65,7 +65,7 @@ def unmask_steps(path: Path, detector: str, finder: MaskFinder, parser: ParserMo
     clock.lap("detect+landmarks")
     size = inpainter.size
     scaled = framing if framing.size == size else framing.scaled_to(size)
-    matrices = [alignment_matrix(face.landmarks, scaled) for face in detection.faces]
+    matrices = [alignment_matrix(face.landmarks, scaled, UPPER_FACE) for face in detection.faces]
     crops = [warp_into_framing(image, matrix, size) for matrix in matrices]
     clock.lap("align")
     masks = (regions_from_probabilities(finder.probabilities(np.stack(crops)), finder.settings,

@@ -13,7 +13,14 @@ from PIL import Image
 from stages import cli
 from stages.core.common.classes import NUM_CLASSES
 from stages.core.data.synthetic_faces import face_rng, render_face
-from stages.core.inference.alignment import Framing, alignment_matrix, measure_framing, paste_back, warp_into_framing
+from stages.core.inference.alignment import (
+    UPPER_FACE,
+    Framing,
+    alignment_matrix,
+    measure_framing,
+    paste_back,
+    warp_into_framing,
+)
 from stages.core.inference.batch import expand_inputs, output_stems
 from stages.core.inference.faces import find_faces
 from stages.core.inference.parsing import ParserModel, combine_faces
@@ -71,6 +78,20 @@ def test_alignment_undoes_the_photo_transform(faces, framing, angle, scale, shif
     aligned = cv2.transform(moved[None], alignment_matrix(moved, framing))[0]
     straight = cv2.transform(face.landmarks[None].astype(np.float64), alignment_matrix(face.landmarks, framing))[0]
     assert np.abs(aligned - straight).max() < 0.05  # the framing does not depend on where the face was
+
+
+def test_the_upper_face_fit_ignores_guessed_jaw_and_mouth_points(faces, framing):
+    """Under a mask dlib guesses the jaw, lower nose and mouth: the fit to the visible points is not moved by them."""
+    face = faces[0]
+    _, matrix = place(face.image, 15, 1.3, (60, 40))
+    moved = cv2.transform(face.landmarks[None].astype(np.float64), matrix)[0]
+    guessed = moved.copy()
+    lower = np.setdiff1d(np.arange(68), UPPER_FACE)
+    guessed[lower] += np.array([0.0, 25.0])  # the whole lower face guessed 25 px too low
+    upper = alignment_matrix(guessed, framing, UPPER_FACE)
+    assert np.abs(upper - alignment_matrix(moved, framing, UPPER_FACE)).max() < 1e-3
+    # all 68 points inherit the guess: the crop moves by pixels
+    assert np.abs(alignment_matrix(guessed, framing) - alignment_matrix(moved, framing))[:, 2].max() > 1.0
 
 
 @pytest.mark.parametrize(("angle", "scale", "shift"), [(0, 1.0, (40, 30)), (20, 1.5, (150, 10)), (-30, 0.8, (200, 120))])

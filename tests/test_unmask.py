@@ -13,7 +13,7 @@ from PIL import Image
 
 from stages import cli
 from stages.core.data.synthetic_faces import face_rng, render_face
-from stages.core.inference.alignment import Framing, measure_framing
+from stages.core.inference.alignment import UPPER_FACE, Framing, measure_framing
 from stages.core.inference.parsing import ParserModel
 from stages.core.inference.photo_masks import find_photo_masks
 from stages.core.inference.unmask import InpainterModel, blend_back, unmask_photo
@@ -75,7 +75,7 @@ def test_a_masked_face_is_restored_inside_the_found_region_only(models):
     assert result.restored_faces == 1 and result.faces[0]["status"] == "restored"
     changed = np.abs(result.restored.astype(int) - image.astype(int)).max(-1) > 0
     # the whole aligned crop was "mask": the change covers the crop's footprint, plus at most the feather
-    matrix = find_photo_masks(image, finder, framing).faces[0].matrix
+    matrix = find_photo_masks(image, finder, framing, detector="centerface", points=UPPER_FACE).faces[0].matrix  # as unmask
     footprint = cv2.warpAffine(np.ones((SIZE, SIZE), np.uint8), matrix, image.shape[1::-1],
                                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
     assert changed[footprint].mean() > 0.5

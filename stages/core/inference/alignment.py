@@ -18,6 +18,9 @@ from stages.core.common.io import write_json_atomic
 
 NUM_LANDMARKS = 68
 EYE_RIGHT, EYE_LEFT = slice(36, 42), slice(42, 48)  # the subject's right eye is on the image's left
+# The iBUG points a face mask leaves visible: eyebrows (17-26), nose bridge (27-30) and eyes (36-47). On a masked
+# face dlib's jaw, lower nose and mouth points are guesses, and an alignment fitted to them inherits the guess.
+UPPER_FACE = np.r_[17:31, 36:48]
 
 
 def _pose(points: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -112,11 +115,13 @@ def _procrustes_rotation(shape: np.ndarray, target: np.ndarray) -> np.ndarray:
     return u @ np.diag([1.0, d]) @ vt
 
 
-def alignment_matrix(landmarks: np.ndarray, framing: Framing) -> np.ndarray:
+def alignment_matrix(landmarks: np.ndarray, framing: Framing, points: np.ndarray | None = None) -> np.ndarray:
     """``(2, 3)`` similarity transform (rotation, uniform scale, shift) taking photo pixels to parser-input pixels,
-    fitted by least squares from a face's ``(68, 2)`` landmarks to the framing's template."""
-    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32), framing.template.astype(np.float32),
-                                            method=cv2.LMEDS)
+    fitted by least squares from a face's ``(68, 2)`` landmarks to the framing's template; ``points``: only these
+    landmark indices (e.g. :data:`UPPER_FACE` for a masked face), all 68 by default."""
+    chosen = slice(None) if points is None else points
+    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32)[chosen],
+                                            framing.template.astype(np.float32)[chosen], method=cv2.LMEDS)
     if matrix is None:
         raise ValueError("landmarks are degenerate: no similarity transform fits them")
     return matrix

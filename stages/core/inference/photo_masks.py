@@ -36,14 +36,16 @@ class PhotoMasks:
 
 
 def find_photo_masks(image: np.ndarray, finder: MaskFinder, framing: Framing, crop_size: int | None = None,
-                     min_face_size: int = 40, detector: str = "hog+cnn", upsample: int = 1) -> PhotoMasks:
+                     min_face_size: int = 40, detector: str = "hog+cnn", upsample: int = 1,
+                     points: np.ndarray | None = None) -> PhotoMasks:
     """Every face of ``image`` (H, W, 3) uint8 RGB, aligned to ``framing`` at ``crop_size`` (default: the
-    framing's size) and searched for a mask; "the face" of the minimum region is the framing's template hull."""
+    framing's size) and searched for a mask; "the face" of the minimum region is the framing's template hull.
+    ``points``: the landmark indices the alignment is fitted to (all 68 by default; see ``alignment_matrix``)."""
     size = crop_size or framing.size
     framing = framing if framing.size == size else framing.scaled_to(size)
     face_area = face_pixels(framing.template, framing.size, size)
     detection = find_faces(image, min_face_size, detector, upsample)
-    matrices = [alignment_matrix(face.landmarks, framing) for face in detection.faces]
+    matrices = [alignment_matrix(face.landmarks, framing, points) for face in detection.faces]
     crops = [warp_into_framing(image, matrix, size) for matrix in matrices]
     found = regions_from_probabilities(finder.probabilities(np.stack(crops)), finder.settings, face_area) if crops else []
     faces = [FaceMask(face, matrix, crop, mask) for face, matrix, crop, mask in zip(detection.faces, matrices, crops, found)]

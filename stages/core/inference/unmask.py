@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stages.core.inference.alignment import Framing
+from stages.core.inference.alignment import UPPER_FACE, Framing
 from stages.core.inference.parsing import ParserModel, onnx_session
 from stages.core.inference.photo_masks import find_photo_masks
 from stages.core.mask_finding.finder import MaskFinder
@@ -98,7 +98,9 @@ def unmask_photo(image: np.ndarray, finder: MaskFinder, parser: ParserModel, inp
                  framing: Framing, min_face_size: int = 40, detector: str = "centerface", upsample: int = 1,
                  feather: float = 2.0) -> UnmaskedPhoto:
     """Every masked face of ``image`` (H, W, 3) uint8 RGB restored; unmasked faces are left as they are."""
-    found = find_photo_masks(image, finder, framing, inpainter.size, min_face_size, detector, upsample)
+    # aligned by the points a mask leaves visible: on the masks stage's real test faces the crop's corners land
+    # 4.3 % of its side from the clean photo's alignment, against 6.2 % with all 68 (bench_masked_alignment.py)
+    found = find_photo_masks(image, finder, framing, inpainter.size, min_face_size, detector, upsample, UPPER_FACE)
     result = UnmaskedPhoto(np.array(image, copy=True), rejected=list(found.rejected))
     for face in found.faces:
         summary = {"box": list(face.face.box), "detector": face.face.detector,
