@@ -28,10 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from stages.core.common.torch_utils import load_checkpoint, require_keys  # noqa: E402
+from stages.core.inference.parsing import ParserModel  # noqa: E402
 from stages.core.inpainting.evaluation import image_scores  # noqa: E402
+from stages.core.inpainting.parser_critic import FrozenParser  # noqa: E402
 from stages.core.inpainting.training import InpainterParams, MaskedSplit, build_inpainter, fit_inpainter, inpaint  # noqa: E402
+from stages.core.masks.config import MaskParams  # noqa: E402
 from stages.core.models.inpainter import ParseGuidedInpainter  # noqa: E402
-from stages.train_inpainter import parser_guides  # noqa: E402
 
 ARMS = {"true": {"parser_guide": 0.0},
         "parser": {"parser_guide": 1.0},
@@ -65,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     state = load_checkpoint(args.state)
     require_keys(state, ("best_state", "discriminator", "config"), args.state)
     run_cfg = InpainterParams.from_params(state["config"], args.state)
-    guides = parser_guides(args.parser, args.threads, args.masks, ("train", "val", "test"))
     test = MaskedSplit(args.masks, args.cache, "test")
+    test_guide = ParserModel(args.parser, args.threads).mirror_averaged_labels(test.masked, progress="parser labels")
+    critic = FrozenParser.load(args.parser)
     masked, masks = np.asarray(test.masked), np.asarray(test.masks)
     clean, truth = (np.asarray(array)[test.source_index] for array in (test.clean, test.labels))
 
@@ -78,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
                                            "lr": run_cfg.lr * args.lr_factor, "disc_lr": run_cfg.disc_lr * args.lr_factor,
                                            "lr_schedule": "cosine", "resume": "", "max_minutes": 0,
                                            "threads": args.threads})
-        run = fit_inpainter(cfg, args.masks, args.cache, guides=guides,
+        run = fit_inpainter(cfg, args.masks, args.cache, parser=critic, mask_params=MaskParams(),
                             warm_start={"generator": state["best_state"], "discriminator": state["discriminator"]})
         results[arm] = run.model
     print("| generator | guide | PSNR in mask | SSIM in mask | PSNR whole | SSIM whole |")
     print("|---|---|---|---|---|---|")
     table = {}
     for name, model in results.items():
-        for guide_name, labels in (("parser", guides["test"]), ("true labels", truth)):
+        for guide_name, labels in (("parser", test_guide), ("true labels", truth)):
             scores = table.setdefault(name, {})[guide_name] = mean_scores(model, masked, masks, clean, labels)
             print(f"| {name} | {guide_name} | {scores['psnr']} | {scores['ssim']} | {scores['psnr_whole']} | "
                   f"{scores['ssim_whole']} |", flush=True)

@@ -42,4 +42,39 @@ def write_masked_project(root: Path, counts: dict[str, int] | None = None) -> tu
         np.save(masks / f"{split}_masked.npy", masked)
         np.save(masks / f"{split}_masks.npy", hole)
         np.save(masks / f"{split}_source_index.npy", np.arange(n))
+        np.save(masks / f"{split}_landmarks.npy", landmarks)
     return masks, cache
+
+
+FACE_SIZE = 96
+
+
+def write_face_project(root: Path, counts: dict[str, int] | None = None) -> tuple[Path, Path]:
+    """Synthetic faces at 96 px with their labels and landmarks in ``root/cache``, masked by the masks stage's own
+    code into ``root/masks``; returns (masks_dir, cache_dir)."""
+    import pandas as pd
+
+    from stages.core.data.synthetic_faces import face_rng, render_face
+    from stages.core.masks.cache_masking import run_masks
+
+    counts = counts or {"train": 12, "val": 4, "test": 4}
+    cache = root / "cache"
+    cache.mkdir(parents=True)
+    start = 0
+    for split, n in counts.items():
+        faces = [render_face(face_rng(0, start + i), FACE_SIZE) for i in range(n)]
+        start += n
+        np.save(cache / f"{split}_images.npy", np.stack([f.image for f in faces]))
+        np.save(cache / f"{split}_labels.npy", np.stack([f.label for f in faces]))
+        np.save(cache / f"{split}_landmarks.npy", np.stack([f.landmarks for f in faces]).astype(np.float32))
+        pd.DataFrame({"row": range(n), "id": [f"{split}{i}" for i in range(n)], "source": "synthetic"}).to_csv(
+            cache / f"{split}_ids.csv", index=False)
+    run_masks(cache, root / "masks", face_mask_params())
+    return root / "masks", cache
+
+
+def face_mask_params():
+    """The masks stage's params for the 96-px faces (the default minimum face size is for 256-px photos)."""
+    from stages.core.masks.config import MaskParams
+
+    return MaskParams(min_face_size=16, examples=2)

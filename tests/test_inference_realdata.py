@@ -44,17 +44,15 @@ def test_aligned_real_faces_sit_where_the_training_faces_sit(detections):
     assert np.median(errors) < 0.04 * SIZE, errors
 
 
-def test_the_identity_benchmark_finds_landmarks_where_a_real_dataset_has_none(detections):
-    """Real datasets ship no landmarks (the cache holds NaN rows); the identity score then places its descriptor
-    with dlib's landmarks on the clean photo, and it leaves known landmarks as they are."""
-    from stages.core.inpainting.evaluation import identity_landmarks
+def test_the_masks_stage_keeps_dlib_s_landmarks_where_a_real_dataset_has_none(detections):
+    """Real datasets ship no landmarks (the cache holds NaN rows); the masks stage finds them with dlib on the clean
+    photo and keeps them with the masked photo, where the inpainter's fresh masks and the identity score read them."""
+    from stages.core.masks.config import MaskParams
+    from stages.core.masks.photo import mask_photo
 
     image, detection = next((image, d) for image, d in detections.values() if d.faces)
-    unknown = np.full((68, 2), np.nan, np.float32)
-    found = identity_landmarks(unknown, image)
-    assert found is not None and found.shape == (68, 2) and np.isfinite(found).all()
+    photo = mask_photo(image, np.full((68, 2), np.nan, np.float32), np.random.default_rng(0), MaskParams())
+    found = photo.landmarks[0]
+    assert photo.landmark_source == "dlib" and found.shape == (68, 2) and np.isfinite(found).all()
     width = detection.faces[0].box[2] - detection.faces[0].box[0]
     assert np.abs(found - detection.faces[0].landmarks).mean() < 0.05 * width  # the same face
-    known = np.tile(np.float32([10, 20]), (68, 1))
-    assert np.array_equal(identity_landmarks(known, image), known)
-    assert identity_landmarks(unknown, np.full((256, 256, 3), 120, np.uint8)) is None  # a wall: no face

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from inpainting_fixtures import write_masked_project
+from inpainting_fixtures import write_face_project, write_masked_project
 
 from stages.core.common.classes import NUM_CLASSES
 from stages.core.common.torch_utils import save_checkpoint
@@ -15,19 +15,43 @@ PARSER = {"arch": "Unet", "encoder": "tu-mobilenetv3_small_050", "encoder_weight
           "decoder_channels": [16, 16, 8, 8, 8]}
 
 
-@pytest.fixture(scope="module")
-def benchmarked(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    masks_dir, cache_dir = write_masked_project(root)
+def _benchmark(root, masks_dir, cache_dir, size: int):
     cfg = InpainterParams.from_params(TINY)
     run = fit_inpainter(cfg, masks_dir, cache_dir)
     save_checkpoint(root / "inpainter.pt", {"state_dict": run.model.state_dict(), "config": cfg.as_dict()})
-    export_inpainter_onnx(run.model, root / "inpainter.onnx", 64)
+    export_inpainter_onnx(run.model, root / "inpainter.onnx", size)
     torch.manual_seed(0)
     save_checkpoint(root / "parser.pt", {"state_dict": build_parser(PARSER, NUM_CLASSES).state_dict(), "config": PARSER,
-                                          "input_size": 64})
+                                          "input_size": size})
     return benchmark_inpainter(root / "inpainter.pt", root / "inpainter.onnx", root / "parser.pt", masks_dir, cache_dir,
                                threads=1, latency_runs=3, sample_count=2)
+
+
+@pytest.fixture(scope="module")
+def benchmarked(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return _benchmark(root, *write_masked_project(root), 64)
+
+
+@pytest.fixture(scope="module")
+def benchmarked_faces(tmp_path_factory):
+    root = tmp_path_factory.mktemp("faces")
+    return _benchmark(root, *write_face_project(root), 96)[0]
+
+
+def test_identity_and_the_parser_s_perceptual_score_for_every_method(benchmarked_faces):
+    metrics = benchmarked_faces
+    methods = {"masked", "inpainter", "inpainter_true_labels", "telea", "navier_stokes"}
+    assert metrics["identity_faces"] == metrics["test_images"] == 4  # placed by the masks stage's landmarks
+    assert set(metrics["identity_distance"]) == methods and all(v > 0 for v in metrics["identity_distance"].values())
+    for key in ("identity_inpainter_minus_telea", "identity_inpainter_minus_masked"):
+        interval = metrics[key]
+        assert interval["faces"] == 4 and interval["ci95_low"] <= interval["mean_difference"] <= interval["ci95_high"]
+    expected = metrics["identity_distance"]["inpainter"] - metrics["identity_distance"]["masked"]
+    assert metrics["identity_inpainter_minus_masked"]["mean_difference"] == pytest.approx(expected, abs=1e-6)
+    distances = metrics["parser_feature_distance"]
+    assert set(distances) == methods and all(0 < d < 2 for d in distances.values())
+    assert metrics["parser_feature_inpainter_minus_telea"]["faces"] == 4
 
 
 def test_every_method_is_scored_inside_the_mask_and_over_the_whole_photo(benchmarked):

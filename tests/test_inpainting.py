@@ -5,6 +5,7 @@ from inpainting_fixtures import write_masked_project
 
 from stages.core.common.torch_utils import CheckpointError, load_checkpoint, save_checkpoint
 from stages.core.inference.parsing import onnx_session
+from stages.core.inpainting.parser_critic import FrozenParser
 from stages.core.inpainting.training import (
     InpainterLossWeights,
     InpainterParams,
@@ -19,6 +20,7 @@ from stages.core.inpainting.training import (
     fit_inpainter,
     load_inpainter,
     r1_penalty,
+    split_guides,
     structural_loss,
     to_uint8,
     to_unit_range,
@@ -214,7 +216,7 @@ def test_pair_augmentation_moves_photos_region_and_labels_together(masks_project
     augment.set_random_seed(0)
     plain, moved = InpaintingSamples(split), InpaintingSamples(split, augment=augment)
     for i in range(6):
-        masked, mask, labels, clean = moved[i]
+        masked, mask, labels, clean, _ = moved[i]
         outside = mask.expand_as(masked) == 0
         torch.testing.assert_close(masked[outside], clean[outside])  # outside the region the photos still agree
         assert not torch.equal(masked, plain[i][0]) and not torch.equal(labels, plain[i][2])
@@ -231,43 +233,51 @@ def test_augmented_training_is_deterministic(masks_project):
     assert runs[0].history == runs[1].history != runs[2].history
 
 
-def _true_guides(masks_dir, cache_dir) -> dict[str, np.ndarray]:
-    splits = {name: MaskedSplit(masks_dir, cache_dir, name) for name in ("train", "val")}
-    return {name: np.asarray(split.labels)[split.source_index] for name, split in splits.items()}
+class ConstantParser(torch.nn.Module):
+    """A stand-in parser that reads every pixel as ``label``, with one encoder level."""
+
+    feature_modules = ("stem",)
+
+    def __init__(self, label: int = 10):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.label = label
+
+    def forward(self, x):
+        level = self.stem(x)
+        logits = torch.zeros(x.shape[0], 11, *x.shape[-2:]) + 0 * level.mean()
+        logits[:, self.label] = 5.0
+        return logits
 
 
 def test_parser_guide_replaces_the_true_labels_in_training_and_validation(masks_project):
     masks_dir, cache_dir = masks_project
-    true_guides = _true_guides(masks_dir, cache_dir)
-    blank = {name: np.zeros_like(labels) for name, labels in true_guides.items()}
+    parser = FrozenParser(ConstantParser(10))
+    split = MaskedSplit(masks_dir, cache_dir, "val")
+    assert (split_guides(parser, np.asarray(split.masked), torch.device("cpu")) == 10).all()
     cfg = {**TINY, "epochs": 2, "train_limit": 8}
     plain = fit_inpainter(InpainterParams.from_params(cfg), masks_dir, cache_dir).history
-    same = fit_inpainter(InpainterParams.from_params({**cfg, "parser_guide": 1.0}), masks_dir, cache_dir,
-                         guides=true_guides).history
-    other = fit_inpainter(InpainterParams.from_params({**cfg, "parser_guide": 1.0}), masks_dir, cache_dir,
-                          guides=blank).history
-    assert same == plain != other  # guides equal to the true labels change nothing; other guides change the run
+    again = fit_inpainter(InpainterParams.from_params(cfg), masks_dir, cache_dir, parser=parser).history
+    guided = fit_inpainter(InpainterParams.from_params({**cfg, "parser_guide": 1.0}), masks_dir, cache_dir,
+                           parser=parser).history
+    assert plain == again != guided  # a parser given but not asked for changes nothing; its guide changes the run
 
 
 def test_parser_guide_share_mixes_guides_and_true_labels(masks_project):
     masks_dir, cache_dir = masks_project
     split = MaskedSplit(masks_dir, cache_dir, "train")
-    guide = np.full((len(split), *split.masks.shape[1:]), 10, np.uint8)  # a class the fixture's labels never use
     torch.manual_seed(0)
-    picks = [bool((InpaintingSamples(split, guide=guide, parser_guide=share)[i][2] == 10).all())
-             for share in (0.0, 1.0, 0.5) for i in range(len(split))]
+    picks = [bool(InpaintingSamples(split, parser_guide=share)[i][4]) for share in (0.0, 1.0, 0.5)
+             for i in range(len(split))]
     n = len(split)
     assert not any(picks[:n]) and all(picks[n:2 * n]) and 0 < sum(picks[2 * n:]) < n
 
 
-def test_parser_guide_without_guides_is_refused_clearly(masks_project):
+@pytest.mark.parametrize("options", [{"parser_guide": 1.0}, {"loss": {"ssim_kind": "ssim", "parse": 0.5}}])
+def test_parser_guide_or_loss_without_a_parser_is_refused_clearly(masks_project, options):
     masks_dir, cache_dir = masks_project
-    with pytest.raises(ValueError, match="parser_guide is 1.0, but no parser labels"):
-        fit_inpainter(InpainterParams.from_params({**TINY, "parser_guide": 1.0}), masks_dir, cache_dir)
-    guides = _true_guides(masks_dir, cache_dir)
-    guides["val"] = guides["val"][:-1]
-    with pytest.raises(ValueError, match=r"val split: expected shape \(6, 64, 64\), got \(5, 64, 64\)"):
-        fit_inpainter(InpainterParams.from_params({**TINY, "parser_guide": 1.0}), masks_dir, cache_dir, guides=guides)
+    with pytest.raises(ValueError, match="need the trained parser, and none was given"):
+        fit_inpainter(InpainterParams.from_params({**TINY, **options}), masks_dir, cache_dir)
 
 
 def test_warm_start_begins_from_the_given_weights(masks_project, tmp_path):

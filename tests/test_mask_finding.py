@@ -70,6 +70,7 @@ def tiny_masks(tmp_path_factory):
         np.save(masks / f"{split}_masked.npy", masked)
         np.save(masks / f"{split}_masks.npy", regions)
         np.save(masks / f"{split}_source_index.npy", np.arange(n, dtype=np.int64))
+        np.save(masks / f"{split}_landmarks.npy", np.full((n, 68, 2), np.nan, np.float32))
     return masks, cache
 
 

@@ -57,6 +57,11 @@ def test_outputs_follow_the_contract(fake_cache, tmp_path):
     assert masks.shape == (3, SIZE, SIZE) and set(np.unique(masks)) <= {0, 1}
     source = np.load(out / "train_source_index.npy")
     assert source.dtype == np.int64 and list(source) == [0, 1, 4]
+    points = np.load(out / "train_landmarks.npy")
+    assert points.shape == (3, 68, 2) and points.dtype == np.float32 and np.isfinite(points).all()
+    _, given = astronaut_face()
+    np.testing.assert_array_equal(points[0], given)  # the cache's landmarks, kept as given
+    assert np.abs(points[1] - given).mean() < 3  # dlib's on the same face land near them
     np.testing.assert_allclose(train.coverage, masks.reshape(3, -1).mean(1), atol=1e-5)
     assert np.load(out / "test_masked.npy").shape == (0, SIZE, SIZE, 3)
     assert pd.read_csv(out / "report.csv").columns.tolist() == ["split", "row", "id", "reason"]
@@ -68,7 +73,7 @@ def test_same_seed_gives_byte_identical_outputs(fake_cache, tmp_path):
     run_masks(fake_cache, tmp_path / "a", MaskParams(seed=5))
     run_masks(fake_cache, tmp_path / "b", MaskParams(seed=5))
     run_masks(fake_cache, tmp_path / "c", MaskParams(seed=6))
-    for name in ("train_masked.npy", "train_masks.npy", "manifest.csv", "report.csv", "examples.png"):
+    for name in ("train_masked.npy", "train_masks.npy", "train_landmarks.npy", "manifest.csv", "report.csv", "examples.png"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert (tmp_path / "a" / "train_masked.npy").read_bytes() != (tmp_path / "c" / "train_masked.npy").read_bytes()
 

@@ -36,6 +36,7 @@ def masked_case(tmp_path):
     np.save(masks / "test_masked.npy", masked)
     np.save(masks / "test_masks.npy", np.stack([region, region]))
     np.save(masks / "test_source_index.npy", np.array([1, 0], np.int64))
+    np.save(masks / "test_landmarks.npy", np.full((2, 68, 2), np.nan, np.float32))
     return MaskedPhotos(masks, "test"), CachedSplit(cache, "test")
 
 

@@ -254,6 +254,7 @@ def _masked_copies(tmp_path, images, rows):
     np.save(folder / "train_masked.npy", masked)
     np.save(folder / "train_masks.npy", masks)
     np.save(folder / "train_source_index.npy", np.asarray(rows, np.int64))
+    np.save(folder / "train_landmarks.npy", np.full((len(rows), 68, 2), np.nan, np.float32))
     return folder
 
 

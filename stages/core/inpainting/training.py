@@ -1,16 +1,24 @@
 """Training and running the parse-guided mask inpainter on the masks stage's arrays.
 
-A training sample is the masked photo ``data/masks/{split}_masked.npy[i]``, its exact region ``{split}_masks.npy[i]``
-(every pixel the drawing changed), and from the cache the clean photo and its 11-class labels at
-``{split}_source_index.npy[i]``. At inference the generator is guided by the parser's (mirror-averaged) labels on
-the masked photo. In training it gets the same guide on ``inpainter.parser_guide`` of the photos (the
-``train_inpainter`` stage computes it with ``models/parser.pt``, so a parser change re-trains the inpainter) and
-the true labels, the parts under the mask included, on the rest: a generator trained on true labels alone trusts
-the guide more than the parser deserves under a mask.
+A training sample is a clean cached photo with a mask on it. The masks stage drew one mask per face
+(``data/masks/{split}_masked.npy[i]``, its exact region ``{split}_masks.npy[i]``, the clean photo and its 11-class
+labels at ``{split}_source_index.npy[i]``); trained on those alone, the generator learns each (face, mask) pair by
+heart. So on ``inpainter.fresh_masks`` of the training photos it draws a new mask every epoch with the masks stage's
+own code (:func:`stages.core.masks.photo.mask_photo`, on the face's landmarks ``{split}_landmarks.npy[i]``), seeded
+by ``(seed, epoch, index)``: a run is repeatable and a resumed run exact. On ``inpainter.free_form`` of them it adds
+LaMa-style strokes and boxes over the lower face (:mod:`stages.core.masks.free_form`). Val and test keep the masks
+stage's masks, so scores stay comparable between runs.
+
+At inference the generator is guided by the parser's (mirror-averaged) labels on the masked photo. In training it
+gets the same guide on ``inpainter.parser_guide`` of the photos, computed on the fly by the frozen
+``models/parser.pt`` (:class:`~stages.core.inpainting.parser_critic.FrozenParser`), and the true labels, the parts
+under the mask included, on the rest: a generator trained on true labels alone trusts the guide more than the parser
+deserves under a mask.
 
 Losses (weights in ``inpainter.loss``): hole-weighted L1, 1 − (MS-)SSIM from pytorch-msssim, a hinge adversarial
-loss from a spectral-norm PatchGAN with a lazy R1 penalty on real photos, and discriminator feature matching as
-the perceptual term (no ImageNet network can be downloaded here).
+loss from a spectral-norm PatchGAN with a lazy R1 penalty on real photos, discriminator feature matching, and two
+terms from the frozen parser (no ImageNet network can be downloaded here): the distance between its encoder features
+of the restored and the clean photo, and its cross-entropy on the restored photo against the true labels in the hole.
 """
 from __future__ import annotations
 
@@ -53,7 +61,14 @@ from stages.core.common.torch_utils import (
     snapshot,
 )
 from stages.core.data.cache_arrays import CachedSplit
+from stages.core.data.masked_arrays import MaskedPhotos
+from stages.core.inpainting.parser_critic import FrozenParser, hole_parse_loss, parser_feature_distance
+from stages.core.masks.config import MaskParams
+from stages.core.masks.fitting import FitError
+from stages.core.masks.free_form import free_form_hole
+from stages.core.masks.photo import mask_photo
 from stages.core.models.inpainter import ParseGuidedInpainter, PatchDiscriminator
+from stages.core.parsing.metrics import masked_psnr
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +76,9 @@ log = logging.getLogger(__name__)
 class InpainterLossWeights(ParamsSection):
     """``inpainter.loss``: each term's weight (0 = off). ``hole_weight``: how many times more a pixel inside the mask
     counts in the L1 term. ``ssim_kind``: ms_ssim needs photos of at least 161 pixels; ssim works at any size.
-    ``r1_gamma`` / ``r1_every``: the R1 gradient penalty on real photos, applied every N discriminator steps."""
+    ``r1_gamma`` / ``r1_every``: the R1 gradient penalty on real photos, applied every N discriminator steps.
+    ``parser_perceptual`` / ``parse``: the frozen parser's feature distance between the restored and the clean photo,
+    and its cross-entropy on the restored photo in the hole (:mod:`~stages.core.inpainting.parser_critic`)."""
 
     SECTION = "inpainter.loss"
     l1: float = Field(1.0, ge=0)
@@ -72,6 +89,12 @@ class InpainterLossWeights(ParamsSection):
     feature_matching: float = Field(0.5, ge=0)
     r1_gamma: float = Field(0.001, ge=0)
     r1_every: int = Field(4, ge=1)
+    parser_perceptual: float = Field(0.0, ge=0)
+    parse: float = Field(0.0, ge=0)
+
+    @property
+    def uses_parser(self) -> bool:
+        return bool(self.parser_perceptual or self.parse)
 
 
 class InpainterParams(ParamsSection):
@@ -80,6 +103,8 @@ class InpainterParams(ParamsSection):
     ``lr_schedule``: cosine takes both learning rates to zero over the ``epochs`` (per batch); constant keeps them.
     ``loader_workers``: DataLoader processes on CUDA, as the parser's (CPU training loads in the main process).
     ``hflip``, ``affine`` and ``photometric``: augmentation probabilities (see :func:`build_pair_augmentation`).
+    ``fresh_masks``: the share of training photos that get a new mask each epoch; ``free_form``: the share whose hole
+    also gets free-form strokes and boxes (see the module docstring).
     ``parser_guide``: the share of training photos guided by the parser's labels on the masked photo instead of the
     true labels; when above 0, val photos are scored under the parser's labels too."""
 
@@ -100,6 +125,8 @@ class InpainterParams(ParamsSection):
     hflip: float = Field(0.5, ge=0, le=1)
     affine: float = Field(0.0, ge=0, le=1)
     photometric: float = Field(0.0, ge=0, le=1)
+    fresh_masks: float = Field(1.0, ge=0, le=1)
+    free_form: float = Field(0.0, ge=0, le=1)
     parser_guide: float = Field(1.0, ge=0, le=1)
     train_limit: int = Field(0, ge=0)
     sample_rows: int = Field(4, ge=1)
@@ -113,22 +140,14 @@ def build_inpainter(cfg: InpainterParams) -> ParseGuidedInpainter:
     return ParseGuidedInpainter(cfg.widths, cfg.blocks, cfg.global_ratio, cfg.guided)
 
 
-class MaskedSplit:
-    """One split of the masks stage joined to the clean cached photos, labels and landmarks (all memory-mapped)."""
+class MaskedSplit(MaskedPhotos):
+    """One split of the masks stage (:class:`MaskedPhotos`: ``masked``, ``masks``, ``source_index``, ``landmarks``)
+    joined to the cache's clean photos and labels (``clean``, ``labels``; all memory-mapped)."""
 
     def __init__(self, masks_dir: str | Path, cache_dir: str | Path, split: str):
-        masks_dir = Path(masks_dir)
-        path = masks_dir / f"{split}_masked.npy"
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: masked split not found (run `dvc repro masks`)")
-        self.masked = np.load(path, mmap_mode="r")
-        self.masks = np.load(masks_dir / f"{split}_masks.npy", mmap_mode="r")
-        self.source_index = np.load(masks_dir / f"{split}_source_index.npy")
+        super().__init__(masks_dir, split)
         cached = CachedSplit(cache_dir, split)
-        self.clean, self.labels, self.landmarks = cached.images, cached.labels, cached.landmarks
-
-    def __len__(self) -> int:
-        return int(self.masked.shape[0])
+        self.clean, self.labels = cached.images, cached.labels
 
     def pair(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(masked (S, S, 3) uint8, mask (S, S) uint8 {0, 1}, clean (S, S, 3) uint8)."""
@@ -169,28 +188,56 @@ def build_pair_augmentation(affine: float, photometric: float) -> A.Compose | No
 
 
 class InpaintingSamples(Dataset):
-    """Items ``(masked (3, S, S), mask (1, S, S), labels (S, S) int64, clean (3, S, S))``, images in [-1, 1].
+    """Items ``(masked (3, S, S), mask (1, S, S), labels (S, S) int64, clean (3, S, S), guided ()) bool``, images in
+    [-1, 1]; ``labels`` are the true ones, and ``guided`` says that the trainer should put the parser's labels on
+    ``masked`` in their place (drawn with probability ``parser_guide``).
 
-    ``guide`` (N, S, S) class ids: the parser's labels on the split's masked photos, used instead of the true
-    labels with probability ``parser_guide``. ``augment`` (from :func:`build_pair_augmentation`) moves the
-    photos, region and labels together; after it the region also takes in every pixel where the two photos
-    differ, which an interpolated mask edge does.
+    ``fresh_masks``: the probability that item ``i`` gets a new mask drawn on its clean photo by ``mask_params`` (the
+    masks stage's params) instead of the stage's; ``free_form``: that its hole gets free-form strokes and boxes too.
+    Both draw from ``(seed, epoch, i)``: call :meth:`set_epoch` before each epoch. A draw that fails the masks stage's
+    placement check keeps the stage's mask (:attr:`kept_stage_masks` counts them). ``augment`` (from
+    :func:`build_pair_augmentation`) moves the photos, region and labels together; after it the region also takes in
+    every pixel where the two photos differ, which an interpolated mask edge does.
     """
 
     def __init__(self, split: MaskedSplit, hflip: float = 0.0, augment: A.Compose | None = None,
-                 guide: np.ndarray | None = None, parser_guide: float = 0.0):
-        self.split, self.hflip, self.augment = split, hflip, augment
-        self.guide, self.parser_guide = guide, parser_guide if guide is not None else 0.0
+                 parser_guide: float = 0.0, fresh_masks: float = 0.0, free_form: float = 0.0,
+                 mask_params: MaskParams | None = None, seed: int = 0):
+        self.split, self.hflip, self.augment, self.parser_guide = split, hflip, augment, parser_guide
+        self.fresh_masks, self.free_form = fresh_masks, free_form
+        self.mask_params = mask_params or MaskParams()
+        self.seed, self.epoch, self.kept_stage_masks = seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch, self.kept_stage_masks = epoch, 0
 
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, i: int):
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Item ``i`` of this epoch before augmentation: (masked, mask, clean), as :meth:`MaskedSplit.pair`."""
         masked, mask, clean = self.split.pair(i)
-        if self.parser_guide and (self.parser_guide == 1 or torch.rand(()) < self.parser_guide):
-            labels = np.asarray(self.guide[i])
-        else:
-            labels = self.split.true_labels(i)
+        if not (self.fresh_masks or self.free_form):
+            return masked, mask, clean
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        landmarks = np.asarray(self.split.landmarks[i])
+        known = bool(np.isfinite(landmarks).all())  # the masks stage writes finite ones; hand-made folders may not
+        if rng.random() < self.fresh_masks:
+            try:
+                if not known:
+                    raise FitError("no landmarks")
+                drawn = mask_photo(clean, landmarks, rng, self.mask_params)
+                masked, mask = drawn.masked, drawn.binary
+            except FitError:
+                self.kept_stage_masks += 1
+        if known and rng.random() < self.free_form:
+            mask = mask | free_form_hole(landmarks, mask.shape, rng)
+        return masked, mask, clean
+
+    def __getitem__(self, i: int):
+        masked, mask, clean = self.sample(i)
+        labels = self.split.true_labels(i)
+        guided = bool(self.parser_guide and (self.parser_guide == 1 or torch.rand(()) < self.parser_guide))
         if self.hflip and torch.rand(()) < self.hflip:  # the 11 classes have no left/right, so labels flip as they are
             masked, mask, clean, labels = masked[:, ::-1], mask[:, ::-1], clean[:, ::-1], labels[:, ::-1]
         if self.augment is not None:
@@ -199,7 +246,7 @@ class InpaintingSamples(Dataset):
             masked, clean, (mask, labels) = out["image"], out["clean"], out["masks"]
             mask = np.maximum(mask, (masked != clean).any(-1))
         return (to_unit_range(masked), torch.from_numpy(np.array(mask, dtype=np.float32))[None],
-                torch.from_numpy(np.array(labels, dtype=np.int64)), to_unit_range(clean))
+                torch.from_numpy(np.array(labels, dtype=np.int64)), to_unit_range(clean), torch.tensor(guided))
 
 
 def weighted_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weight: float) -> torch.Tensor:
@@ -284,11 +331,14 @@ RESUME_MAY_CHANGE = ("resume", "threads", "max_minutes")
 # Keys added to the section after its first release, with what the code did before each existed: a checkpoint
 # written then lacks them and resumes only where these equal the current params.
 INPAINTER_VALUE_BEFORE_KEY_EXISTED = {"devices": 1, "loader_workers": 0, "lr_schedule": "constant", "affine": 0.0,
-                                      "photometric": 0.0, "parser_guide": 0.0}
+                                      "photometric": 0.0, "parser_guide": 0.0, "fresh_masks": 0.0, "free_form": 0.0}
+LOSS_VALUE_BEFORE_KEY_EXISTED = {"parser_perceptual": 0.0, "parse": 0.0}
 
 
 def _check_resumable(state: dict, cfg: InpainterParams, path: str | Path) -> None:
-    differ = resume_differences(dict(state["config"]), cfg.as_dict(), "inpainter", RESUME_MAY_CHANGE,
+    saved = dict(state["config"])
+    saved["loss"] = {**LOSS_VALUE_BEFORE_KEY_EXISTED, **dict(saved.get("loss", {}))}
+    differ = resume_differences(saved, cfg.as_dict(), "inpainter", RESUME_MAY_CHANGE,
                                 INPAINTER_VALUE_BEFORE_KEY_EXISTED)
     if differ:
         raise ValueError(f"{path}: cannot resume: the checkpoint was written with other params ({'; '.join(differ)})")
@@ -302,28 +352,52 @@ def _val_sample_grid(model: ParseGuidedInpainter, val: MaskedSplit, labels: np.n
     return np.concatenate(lines, axis=0)
 
 
-def _checked_guides(guides: dict[str, np.ndarray] | None, splits: dict[str, MaskedSplit],
-                    parser_guide: float) -> dict[str, np.ndarray] | None:
-    if not parser_guide:
-        return None
-    if guides is None:
-        raise ValueError(f"inpainter.parser_guide is {parser_guide}, but no parser labels were given for the "
-                         "masked photos (the train_inpainter stage computes them with models/parser.pt)")
-    for name, split in splits.items():
-        expected = (len(split), *split.masks.shape[1:])
-        if name not in guides or tuple(guides[name].shape) != expected:
-            found = tuple(guides[name].shape) if name in guides else "none"
-            raise ValueError(f"parser labels for the {name} split: expected shape {expected}, got {found}")
-    return guides
+def split_guides(parser: FrozenParser, masked: np.ndarray, device: torch.device, batch: int = 16) -> np.ndarray:
+    """``(N, S, S)`` uint8: the frozen parser's mirror-averaged labels on ``masked`` ``(N, S, S, 3)`` uint8."""
+    out = np.zeros(masked.shape[:3], np.uint8)
+    for start in range(0, len(masked), batch):
+        images = to_unit_range(np.asarray(masked[start:start + batch])).to(device)
+        out[start:start + batch] = parser.mirror_averaged_labels(images).cpu().numpy()
+    return out
+
+
+@dataclass
+class ScoredPhotos:
+    """Fixed photos scored after every epoch: ``masked``, ``masks``, ``clean`` and the guiding ``labels``."""
+
+    masked: np.ndarray
+    masks: np.ndarray
+    clean: np.ndarray
+    labels: np.ndarray
+
+    @classmethod
+    def of(cls, split: MaskedSplit, rows: np.ndarray, parser: FrozenParser | None, device) -> ScoredPhotos:
+        """Rows ``rows`` of ``split`` with the masks stage's masks, guided as the run is (``parser``: its labels)."""
+        masked, masks = np.asarray(split.masked[rows]), np.asarray(split.masks[rows])
+        labels = split_guides(parser, masked, device) if parser is not None else \
+            np.asarray(split.labels)[split.source_index[rows]]
+        return cls(masked, masks, np.asarray(split.clean)[split.source_index[rows]], labels)
+
+    def hole_scores(self, model: ParseGuidedInpainter) -> tuple[float, float]:
+        """(mean L1 inside the holes on a 0..1 scale, mean per-photo PSNR inside the hole in dB)."""
+        restored = inpaint(model, self.masked, self.masks, self.labels)
+        holes = self.masks.astype(bool)
+        l1 = float(np.abs(restored[holes].astype(np.float32) - self.clean[holes].astype(np.float32)).mean() / 255.0)
+        psnr = [masked_psnr(restored[i], self.clean[i], holes[i]) for i in range(len(holes)) if holes[i].any()]
+        return l1, float(np.mean(psnr)) if psnr else float("nan")
 
 
 def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None,
                   checkpoint_path: str | Path | None = None, ctx: DistributedContext | None = None,
-                  guides: dict[str, np.ndarray] | None = None, warm_start: dict | None = None) -> InpainterRun:
+                  parser: FrozenParser | None = None, mask_params: MaskParams | None = None,
+                  warm_start: dict | None = None) -> InpainterRun:
     """Train generator and discriminator on the train split; keep the generator of the best val hole L1.
 
-    ``guides``: ``{"train": (N, S, S), "val": (M, S, S)}`` class ids, the parser's labels on each split's masked
-    photos; needed when ``parser_guide`` > 0 (then the val hole L1 and sample grids use them too).
+    ``parser``: the frozen ``models/parser.pt``; needed when ``parser_guide`` > 0 (its labels guide the training
+    photos, and the val photos that pick the best epoch) or when a parser loss term is on. ``mask_params``: the masks
+    stage's params, for the masks drawn each epoch (``fresh_masks``).
+    Every epoch logs the hole L1 and PSNR on the val split and the same on as many training photos with the masks
+    stage's masks: their gap shows how much of the training set the generator has learnt by heart.
     ``warm_start``: ``{"generator": state_dict, "discriminator": state_dict}`` to start from instead of fresh
     weights (the optimizers and schedules still start fresh: a fine-tune, unlike ``resume``).
 
@@ -341,8 +415,15 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     seed_everything(rank_seed, cfg.threads)
     train = MaskedSplit(masks_dir, cache_dir, "train")
     val = MaskedSplit(masks_dir, cache_dir, "val")
-    guides = _checked_guides(guides, {"train": train, "val": val}, cfg.parser_guide)
-    val_labels = guides["val"] if guides else np.asarray(val.labels)[val.source_index]
+    if (cfg.parser_guide or weights.uses_parser) and parser is None:
+        raise ValueError(f"inpainter.parser_guide is {cfg.parser_guide}, parser_perceptual "
+                         f"{weights.parser_perceptual} and parse {weights.parse}: these need the trained parser, and "
+                         "none was given (the train_inpainter stage loads models/parser.pt)")
+    parser = parser.to(ctx.device) if parser is not None and (cfg.parser_guide or weights.uses_parser) else None
+    guide_parser = parser if cfg.parser_guide else None
+    scored_val = ScoredPhotos.of(val, np.arange(len(val)), guide_parser, ctx.device)
+    train_rows = np.linspace(0, len(train) - 1, min(len(val), len(train))).round().astype(int)
+    scored_train = ScoredPhotos.of(train, train_rows, guide_parser, ctx.device)
     generator_net = wrap_model(build_inpainter(cfg).to(ctx.device), ctx)
     generator, discriminator = unwrap(generator_net), PatchDiscriminator(cfg.disc_widths).to(ctx.device)
     if warm_start is not None:
@@ -353,8 +434,9 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.999))
     augment = build_pair_augmentation(cfg.affine, cfg.photometric)
-    dataset = InpaintingSamples(train, cfg.hflip, augment, guides["train"] if guides else None,
-                                 cfg.parser_guide)
+    samples = InpaintingSamples(train, cfg.hflip, augment, cfg.parser_guide, cfg.fresh_masks, cfg.free_form,
+                                mask_params, rank_seed)
+    dataset = samples
     if cfg.train_limit:
         dataset = torch.utils.data.Subset(dataset, range(min(cfg.train_limit, len(dataset))))
     loader = distributed_loader(dataset, cfg.batch_size, cfg.seed, ctx, workers=cfg.loader_workers)
@@ -382,11 +464,15 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
         if augment is not None:
             augment.set_random_seed(rank_seed + epoch)
         loader.sampler.set_epoch(epoch)
+        samples.set_epoch(epoch)
         generator_net.train()
         discriminator.train()
         start, sums, n = time.perf_counter(), {}, 0
         for batch in tqdm(loader, desc=f"inpainter epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not ctx.is_main):
-            masked, mask, labels, clean = (t.to(ctx.device, non_blocking=True) for t in batch)
+            masked, mask, true_labels, clean, guided = (t.to(ctx.device, non_blocking=True) for t in batch)
+            labels = true_labels
+            if guide_parser is not None and guided.any():
+                labels = torch.where(guided[:, None, None], guide_parser.mirror_averaged_labels(masked), true_labels)
             fake = generator_net(masked, mask, labels)
             adversarial = weights.adversarial > 0 or weights.feature_matching > 0
             terms = {}
@@ -411,6 +497,16 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
                 terms["feature_matching"] = feature_matching(fake_features, real_features)
                 g_loss = (g_loss + weights.adversarial * terms["adversarial"]
                           + weights.feature_matching * terms["feature_matching"])
+            if weights.uses_parser:
+                fake_levels, fake_logits = parser(fake)
+                if weights.parser_perceptual:
+                    with torch.no_grad():
+                        clean_levels = parser(clean)[0]
+                    terms["parser_perceptual"] = parser_feature_distance(fake_levels, clean_levels).mean()
+                    g_loss = g_loss + weights.parser_perceptual * terms["parser_perceptual"]
+                if weights.parse:
+                    terms["parse"] = hole_parse_loss(fake_logits, true_labels, mask)
+                    g_loss = g_loss + weights.parse * terms["parse"]
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
@@ -430,11 +526,17 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
             if out_of_time:
                 break
             continue
+        val_l1, val_psnr = scored_val.hole_scores(generator)
+        train_psnr = scored_train.hole_scores(generator)[1]
         row = {"epoch": epoch + 1, **{k: v / max(n, 1) for k, v in zip(keys, totals, strict=True)},
-               "val_hole_l1": _val_hole_l1(generator, val, val_labels), "lr": float(schedules[0].get_last_lr()[0])}
+               "val_hole_l1": val_l1, "val_hole_psnr": val_psnr, "train_hole_psnr": train_psnr,
+               "train_minus_val_psnr": train_psnr - val_psnr, "lr": float(schedules[0].get_last_lr()[0])}
+        if cfg.fresh_masks and ctx.device.type == "cpu":
+            log.info("inpainter epoch %d: %d of %d drawn masks failed the placement check; the masks stage's kept",
+                     epoch + 1, samples.kept_stage_masks, len(dataset))
         history.append(row)
         log.info("inpainter epoch %d: %s", epoch + 1, row)
-        grids.append(_val_sample_grid(generator, val, val_labels, cfg.sample_rows))
+        grids.append(_val_sample_grid(generator, val, scored_val.labels, cfg.sample_rows))
         _log_row(live, row, grids[-1])
         if best is None or row["val_hole_l1"] < best["val_hole_l1"]:
             best, best_state = row, snapshot(generator)
@@ -470,13 +572,6 @@ def _log_row(live, row: dict, grid: np.ndarray | None = None) -> None:
     if grid is not None:
         live.log_image(f"val_samples/epoch_{row['epoch']:03d}.png", grid)
     live.next_step()
-
-
-def _val_hole_l1(model: ParseGuidedInpainter, val: MaskedSplit, labels: np.ndarray) -> float:
-    restored = inpaint(model, val.masked, val.masks, labels)
-    clean = np.asarray(val.clean)[val.source_index]
-    m = np.asarray(val.masks).astype(bool)
-    return float(np.abs(restored[m].astype(np.float32) - clean[m].astype(np.float32)).mean() / 255.0)
 
 
 def export_inpainter_onnx(model: ParseGuidedInpainter, path: str | Path, size: int) -> None:

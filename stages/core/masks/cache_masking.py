@@ -3,7 +3,8 @@
 Inputs per split: ``{split}_images.npy`` (N, S, S, 3) uint8, ``{split}_landmarks.npy`` (N, 68, 2) float32
 (NaN rows: detect with dlib), ``{split}_ids.csv`` (row, id, source).
 Outputs: ``{split}_masked.npy`` (M, S, S, 3) uint8, ``{split}_masks.npy`` (M, S, S) uint8 in {0, 1},
-``{split}_source_index.npy`` (M,) int64 (row in the cache arrays), ``manifest.csv``, ``report.csv``
+``{split}_source_index.npy`` (M,) int64 (row in the cache arrays), ``{split}_landmarks.npy`` (M, 68, 2) float32
+(the masked face's landmarks, given or dlib's; the largest face's where there were several), ``manifest.csv``, ``report.csv``
 (failures) and ``examples.png``; the folder is replaced as a whole (built beside it, then renamed).
 
 Each row draws from its own generator seeded by ``(seed, split, row)``, so outputs depend on nothing
@@ -63,6 +64,7 @@ def mask_split(cache_dir: Path, out_dir: Path, split: str, params: MaskParams) -
         masked_all = np.lib.format.open_memmap(Path(scratch) / "masked.npy", "w+", np.uint8, (max(count, 1), *size, 3))
         masks_all = np.lib.format.open_memmap(Path(scratch) / "masks.npy", "w+", np.uint8, (max(count, 1), *size))
         source_rows: list[int] = []
+        face_landmarks: list[np.ndarray] = []
         for row in tqdm(range(count), desc=f"masks {split}", unit="img", mininterval=2):
             image_id = str(ids.at[row, "id"])
             try:
@@ -78,11 +80,13 @@ def mask_split(cache_dir: Path, out_dir: Path, split: str, params: MaskParams) -
                 "landmark_source": photo.landmark_source, "faces": len(photo.variants), "masked_row": len(source_rows),
             })
             source_rows.append(row)
+            face_landmarks.append(photo.landmarks[0])
         kept = len(source_rows)
         _save_rows(out_dir / f"{split}_masked.npy", masked_all, kept)
         _save_rows(out_dir / f"{split}_masks.npy", masks_all, kept)
         del masked_all, masks_all
     write_npy_atomic(out_dir / f"{split}_source_index.npy", np.asarray(source_rows, np.int64))
+    write_npy_atomic(out_dir / f"{split}_landmarks.npy", np.asarray(face_landmarks, np.float32).reshape(-1, 68, 2))
     log.info("masks %s: %d of %d images masked, %d failed", split, kept, count, len(result.failures))
     return result
 

@@ -12,7 +12,8 @@ from stages.core.masks.landmarks import detect_landmarks
 
 @dataclass
 class MaskedPhoto:
-    """``masked`` ``(H, W, 3)`` uint8, ``binary`` ``(H, W)`` uint8 in {0, 1} (union over faces)."""
+    """``masked`` ``(H, W, 3)`` uint8, ``binary`` ``(H, W)`` uint8 in {0, 1} (union over faces); ``landmarks``: each
+    masked face's ``(68, 2)`` float32 points, the largest face first."""
 
     masked: np.ndarray
     binary: np.ndarray
@@ -20,6 +21,7 @@ class MaskedPhoto:
     variants: list[str]
     landmark_source: str  # "given" or "dlib"
     attempts: list[int]  # per face: which jitter draw passed the placement check (1 = the first)
+    landmarks: list[np.ndarray]
 
     @property
     def coverage(self) -> float:
@@ -73,4 +75,4 @@ def mask_photo(image_rgb: np.ndarray, given_landmarks: np.ndarray | None, rng: n
         binary |= fitted.binary
         variants.append(fitted.variant)
         attempts.append(fitted.attempts)
-    return MaskedPhoto(masked, binary, mask_type, variants, source, attempts)
+    return MaskedPhoto(masked, binary, mask_type, variants, source, attempts, [np.asarray(f, np.float32) for f in faces])

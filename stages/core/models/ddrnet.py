@@ -118,6 +118,8 @@ class SegmentHead(nn.Module):
 class DualResNet(nn.Module):
     """DDRNet: ``(B, 3, H, W)`` -> ``(B, num_classes, H, W)`` logits."""
 
+    feature_modules = ("stem", "layer1", "layer2", "layer3")  # 1/4, 1/4, 1/8, 1/16: the levels feature losses read
+
     def __init__(self, num_classes: int, layers=(2, 2, 2, 2), planes: int = 32, spp_planes: int = 128,
                  head_planes: int = 64, aux_weight: float = 0.4):
         super().__init__()

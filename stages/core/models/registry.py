@@ -108,6 +108,17 @@ def registered_names() -> list[str]:
     return sorted(PARSER_BUILDERS)
 
 
+def feature_module_names(model: nn.Module) -> tuple[str, ...]:
+    """Names of the submodules whose outputs are the parser's encoder levels: the project's models list theirs in
+    ``feature_modules``; an smp model's ``encoder`` returns every level (the input itself first)."""
+    names = getattr(model, "feature_modules", None)
+    if names:
+        return tuple(names)
+    if isinstance(getattr(model, "encoder", None), nn.Module):
+        return ("encoder",)
+    raise ValueError(f"{type(model).__name__}: no encoder levels known for feature losses")
+
+
 def load_parser(path, num_classes: int = NUM_CLASSES) -> tuple[nn.Module, dict]:
     """The parser saved by the ``train_parser`` stage in eval mode, and its checkpoint (``weights_only=True``)."""
     payload = load_checkpoint(path)

@@ -139,6 +139,9 @@ class RegSeg(nn.Module):
     """RegSeg, exp48-decoder26 unless the widths and dilations say otherwise: ``(B, 3, H, W)`` ->
     ``(B, num_classes, H, W)`` logits."""
 
+    # the encoder's levels (1/2; then 1/4, 1/8 and 1/16 from the body's tuple), for feature losses
+    feature_modules = ("stem", "body")
+
     def __init__(self, num_classes: int, dilations: Sequence[Sequence[int]] = EXP48_DILATIONS,
                  widths: Sequence[int] = EXP48_WIDTHS, decoder_widths: Sequence[int] = DECODER26_WIDTHS):
         super().__init__()
