@@ -213,3 +213,38 @@ def test_loader_workers_only_on_cuda(device, expected):
     loader = distributed_loader(torch.utils.data.TensorDataset(torch.arange(4)), 2, seed=0,
                                 ctx=DistributedContext(device=torch.device(device)), workers=3)
     assert (loader.num_workers, loader.persistent_workers) == (expected, expected > 0)
+
+
+class _EpochItems(torch.utils.data.Dataset):
+    """Item i of epoch e is (e, i): what a loader worker returns shows which epoch its dataset copy was told."""
+
+    def __init__(self):
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i):
+        return torch.tensor([self.epoch, i])
+
+
+@pytest.mark.parametrize("subset", [False, True])
+def test_loader_workers_see_each_epoch_a_dataset_was_set_to(subset):
+    """Persistent workers keep the dataset copy of their start, so the drawn masks of epoch 0 would come back every
+    epoch; a dataset with set_epoch gets new workers per epoch (a CUDA-only path, checked here on CPU workers)."""
+    dataset = _EpochItems()
+    wrapped = torch.utils.data.Subset(dataset, range(4)) if subset else dataset
+    loader = distributed_loader(wrapped, 2, 0, DistributedContext(device=torch.device("cuda")), workers=2)
+    assert not loader.persistent_workers
+    seen = []
+    for epoch in range(2):
+        loader.sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        seen.append({int(e) for batch in loader for e in batch[:, 0]})
+    assert seen == [{0}, {1}]
+    plain = distributed_loader(torch.utils.data.TensorDataset(torch.zeros(4)), 2, 0,
+                               DistributedContext(device=torch.device("cuda")), workers=2)
+    assert plain.persistent_workers

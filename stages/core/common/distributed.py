@@ -112,15 +112,19 @@ def distributed_loader(dataset: Dataset, batch_size: int, seed: int, ctx: Distri
     """This rank's loader of ``batch_size`` samples per step. Call ``loader.sampler.set_epoch(e)`` before each
     epoch: the permutation is ``randperm(len(dataset))`` seeded with ``seed + e``, the same on every rank.
 
-    On CUDA the batches come in pinned memory, and ``workers`` > 0 loader processes stay alive between epochs.
+    On CUDA the batches come in pinned memory, and ``workers`` > 0 loader processes stay alive between epochs,
+    unless the dataset has a ``set_epoch``: each worker holds a copy of the dataset made when it starts, so the
+    workers are then started afresh every epoch, with the epoch the main process set.
     On CPU ``workers`` is ignored and the main process loads: worker processes would draw the augmentations from
     other random streams, so a run would no longer be the same with and without them.
     """
     workers = workers if ctx.device.type == "cuda" else 0
     sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed,
                                  drop_last=False)
+    base = dataset.dataset if isinstance(dataset, torch.utils.data.Subset) else dataset
+    per_epoch = callable(getattr(base, "set_epoch", None))
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      persistent_workers=workers > 0, pin_memory=ctx.device.type == "cuda",
+                      persistent_workers=workers > 0 and not per_epoch, pin_memory=ctx.device.type == "cuda",
                       generator=torch.Generator().manual_seed(seed), worker_init_fn=seeded_worker, drop_last=False)
 
 
