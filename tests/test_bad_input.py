@@ -11,30 +11,35 @@ stage drivers below (or a new one with the same two methods), ``expect`` is :cla
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
+import json
 import re
 import struct
 import tarfile
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import REPO_ROOT
 from http_fixture_server import FixtureServer
+from inference_fixtures import MASK_GREEN, tiny_unmask_models
 from masks_fixtures import astronaut_face
 from PIL import Image
 from test_celebamask_hq import LABELS, write_merged
 from test_fetch import _add_file, _add_link, _tar_with, _zip_bytes
 from test_masks_stage import _write_split
 
-from stages import cache, download, remap
+from stages import cache, cli, download, remap
 from stages.core.common.io import BadInputError, read_image
 from stages.core.common.params import ParamsError
 from stages.core.data import sources
@@ -55,6 +60,7 @@ class Ctx:
     tmp: Path
     monkeypatch: pytest.MonkeyPatch
     forbidden: list[Path] = field(default_factory=list)  # paths a hostile input tries to write
+    request: pytest.FixtureRequest | None = None
     _server: FixtureServer | None = None
 
     @property
@@ -65,6 +71,11 @@ class Ctx:
     def project(self) -> Path:
         """The stages' working directory: params.yaml and data/."""
         return self.tmp / "project"
+
+    @property
+    def photos(self) -> Path:
+        """The folder of photos ``faceparse unmask`` is given."""
+        return self.tmp / "photos"
 
     @property
     def server(self) -> FixtureServer:
@@ -215,6 +226,83 @@ class Stage:
         return [f"{p.relative_to(ctx.project)} was written" for p in written]
 
 
+
+GOOD_PHOTO = "good.png"  # a masked face in every unmask batch: the batch must go on past the row's photo
+WORKING_COPIES = 3  # unmask holds a photo at most three times: decoded, restored, and the PNG being written
+
+
+@dataclass(frozen=True)
+class Unmask:
+    """``faceparse unmask`` (``cli.main``) on the folder ``ctx.photos`` (``good.png``, a green-masked face, and the
+    row's photos) with the tiny models of ``inference_fixtures``: ``finder`` ``green`` marks the pixels of the
+    masks drawn in :data:`MASK_GREEN`, ``all`` every pixel. One report row per photo: ``where``, ``problem`` (its
+    error, or its faces' statuses joined by "; "), ``faces`` and ``restored`` (0 for a failed photo).
+
+    It checks the batch as a whole: the good photo is restored, the exit status is 1 exactly when a photo failed,
+    and the memory Python allocates (tracemalloc's peak) stays under :data:`WORKING_COPIES` decoded copies of the
+    largest photo plus 32 MiB: it grows with no photo's size beyond that, and not with the number of photos."""
+
+    finder: str = "green"
+
+    def __call__(self, ctx: Ctx) -> pd.DataFrame:
+        models = ctx.request.getfixturevalue("unmask_models")
+        _write_photo(ctx.photos / GOOD_PHOTO, _masked_face())
+        largest = max(_decoded_bytes(p) for p in ctx.photos.iterdir())
+        argv = ["unmask", str(ctx.photos), "-o", str(self.out(ctx)), "--threads", "1",
+                "--model", str(models / "parser.onnx"), "--framing", str(models / "framing.json"),
+                "--inpainter", str(models / "inpainter.onnx"), "--mask-finder", str(models / f"finder_{self.finder}.onnx")]
+        stderr = io.StringIO()
+        tracemalloc.start()
+        try:
+            with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+                code = cli.main(argv)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        errors = {}
+        for line in stderr.getvalue().splitlines():  # "faceparse: <photo>: <problem>"; faces left unchanged too
+            where, _, problem = line.removeprefix("faceparse: ").partition(": ")
+            if line.startswith("faceparse: ") and not (self.out(ctx) / f"{Path(where).stem}.json").exists():
+                errors[where] = problem
+        rows = []
+        for photo in sorted(ctx.photos.iterdir()):
+            summary_file = self.out(ctx) / f"{photo.stem}.json"
+            if str(photo) in errors:
+                rows.append({"where": str(photo), "problem": errors[str(photo)], "faces": 0, "restored": 0})
+            else:
+                summary = json.loads(summary_file.read_text())
+                rows.append({"where": str(photo), "problem": "; ".join(f["status"] for f in summary["faces"]),
+                             "faces": len(summary["faces"]), "restored": summary["restored_faces"]})
+        report = pd.DataFrame(rows)
+        good = report[report["where"].str.endswith(GOOD_PHOTO)].iloc[0]
+        assert (good["faces"], good["restored"]) == (1, 1), report.to_string()
+        assert code == (cli.EXIT_SOME_FAILED if errors else cli.EXIT_OK), (code, stderr.getvalue())
+        bound = WORKING_COPIES * largest + 32 * 2**20
+        assert peak < bound, f"peak {peak / 2**20:.0f} MiB, bound {bound / 2**20:.0f} MiB"
+        return report[~report["where"].str.endswith(GOOD_PHOTO)].reset_index(drop=True)
+
+    @staticmethod
+    def out(ctx: Ctx) -> Path:
+        return ctx.tmp / "unmasked"
+
+    def leftovers(self, ctx: Ctx, skipped: pd.DataFrame | None) -> list[str]:
+        """Temporaries; files of a failed photo; a photo reported restored whose output keeps a green mask pixel."""
+        found = _temp_files(self.out(ctx))
+        for photo in ctx.photos.iterdir():
+            written = sorted(p.name for p in self.out(ctx).glob(f"{photo.stem}.*"))
+            summary = self.out(ctx) / f"{photo.stem}.json"
+            if not summary.exists():
+                found += [f"{name} was written for a failed photo" for name in written]
+                continue
+            if written != [f"{photo.stem}.json", f"{photo.stem}.unmasked.png"]:
+                found.append(f"{photo.name}: wrote {written}")
+            if json.loads(summary.read_text())["restored_faces"] and self.finder == "green":
+                left = int(_green(np.asarray(Image.open(self.out(ctx) / f"{photo.stem}.unmasked.png").convert("RGB"))).sum())
+                if left:
+                    found.append(f"{photo.name}: {left} pixels of the mask are left after restoring")
+        return found
+
+
 # ------------------------------------------------------------------------------------------- expectations
 @dataclass(frozen=True)
 class Raises:
@@ -235,11 +323,23 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Unmasked:
+    """``faceparse unmask`` goes on; its report for the photo ``names`` says ``problem`` (the photo's error, or its
+    faces' statuses), with ``faces`` faces and ``restored`` of them restored; ``check(ctx)`` lists any other fault."""
+
+    names: str
+    problem: str
+    faces: int
+    restored: int
+    check: Callable[[Ctx], list[str]] = lambda ctx: []
+
+
+@dataclass(frozen=True)
 class Case:
     id: str
     build: Callable[[Ctx], None]
-    run: Remap | Cache | Download | Transfer | Masks | Stage
-    expect: Raises | Skipped
+    run: Remap | Cache | Download | Transfer | Masks | Stage | Unmask
+    expect: Raises | Skipped | Unmasked
 
 
 # ------------------------------------------------------------------------------------------- bad files
@@ -435,6 +535,145 @@ def _tiny_face() -> np.ndarray:
 
 NO_LANDMARKS = np.full((68, 2), np.nan, np.float32)
 
+
+# ------------------------------------------------------------------------- photos for faceparse unmask
+def _write_photo(path: Path, photo: np.ndarray) -> None:
+    """PNG (fast compression: the panorama is 12 million pixels); a 2-D array is written as a one-channel image."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(photo).save(path, compress_level=1)
+
+
+def _decoded_bytes(path: Path) -> int:
+    """Bytes of the photo once decoded, as unmask holds it: (H, W, 3) uint8."""
+    with Image.open(path) as image:
+        return image.width * image.height * 3
+
+
+def _green(rgb: np.ndarray) -> np.ndarray:
+    """Pixels of the mask colour (what the green finder marks)."""
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    return g - r - b > 100
+
+
+def _mask_layer(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A face mask's footprint: the jaw (points 2-14) closed at the nose bridge (29), over nose, mouth and chin."""
+    layer = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(layer, [np.round(np.r_[landmarks[2:15], landmarks[[29]]]).astype(np.int32)], 1)
+    return layer > 0
+
+
+def _masked_face(face: np.ndarray | None = None) -> np.ndarray:
+    """The astronaut (256², or ``face`` drawn over her landmarks) wearing a mask in :data:`MASK_GREEN`."""
+    astronaut, landmarks = astronaut_face()
+    photo = astronaut if face is None else face
+    photo[_mask_layer(landmarks, photo.shape)] = MASK_GREEN
+    return photo
+
+
+def photo(name: str, make: Callable[[], np.ndarray]) -> Callable[[Ctx], None]:
+    """A build: ``make()`` written as ``ctx.photos / name``."""
+    return lambda ctx: _write_photo(ctx.photos / name, make())
+
+
+PANORAMA = (1200, 10000)  # height, width: 12 million pixels, 36 MB decoded
+
+
+def _panorama() -> np.ndarray:
+    """A 10000x1200 grey panorama with the masked astronaut (256²) where two detection tiles overlap."""
+    pano = np.full((*PANORAMA, 3), 110, np.uint8)
+    pano[500:756, 4500:4756] = _masked_face()
+    return pano
+
+
+def _thirty_small_faces() -> np.ndarray:
+    """6 x 5 masked astronauts of 96² (face boxes of about 56 px, over the 40 px minimum) on a 576x480 photo."""
+    small = cv2.resize(_masked_face(), (96, 96), interpolation=cv2.INTER_AREA)
+    return np.tile(small, (5, 6, 1))
+
+
+def _grayscale_scan() -> np.ndarray:
+    """The masked astronaut as a one-channel (L) scan."""
+    return cv2.cvtColor(_masked_face(), cv2.COLOR_RGB2GRAY)
+
+
+def _face_cut_by_the_left_edge() -> np.ndarray:
+    """The masked astronaut with her left 30 % cut off: the photo's edge runs through her cheek and mask."""
+    return np.ascontiguousarray(_masked_face()[:, 77:])
+
+
+def _face_cut_below_the_nose() -> np.ndarray:
+    """The masked astronaut cut off 150 px down: mouth and chin lie outside the photo."""
+    return np.ascontiguousarray(_masked_face()[:150])
+
+
+def _line_drawing() -> np.ndarray:
+    """A face drawn with cv2 in black lines on white: outline, brows, eyes, nose, mouth."""
+    drawing = np.full((256, 256, 3), 255, np.uint8)
+    black = (0, 0, 0)
+    cv2.ellipse(drawing, (128, 128), (70, 95), 0, 0, 360, black, 2)
+    for x in (100, 156):
+        cv2.ellipse(drawing, (x, 110), (14, 7), 0, 0, 360, black, 2)
+        cv2.circle(drawing, (x, 110), 4, black, -1)
+        cv2.line(drawing, (x - 14, 92), (x + 14, 90), black, 2)
+    cv2.polylines(drawing, [np.array([[128, 115], [120, 150], [136, 150]])], False, black, 2)
+    cv2.ellipse(drawing, (128, 175), (22, 8), 0, 0, 180, black, 2)
+    return drawing
+
+
+def _masked_mannequin() -> np.ndarray:
+    """A mannequin, approximated: the astronaut's face with its skin, hair and eye colours gone, one plastic tint
+    with the shading compressed and blurred (sigma 3 px) so no skin texture is left, only the sculpted shape;
+    wearing the green mask."""
+    astronaut, _ = astronaut_face()
+    shading = cv2.GaussianBlur(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 3)
+    plastic = (0.5 + 0.5 * shading[..., None] / 255) * np.array([235, 215, 195], np.float32)
+    return _masked_face(np.clip(plastic, 0, 255).astype(np.uint8))
+
+
+def _chin_only_mask() -> np.ndarray:
+    """The astronaut with the mask pulled down below her mouth: only the chin is covered, from a third of the way
+    between the lower lip (landmark 57) and the chin (8) downwards."""
+    face, landmarks = astronaut_face()
+    chin = _mask_layer(landmarks, face.shape)
+    chin[:_chin_mask_top()] = False
+    face[chin] = MASK_GREEN
+    return face
+
+
+def _chin_mask_top() -> int:
+    _, landmarks = astronaut_face()
+    return int(landmarks[57, 1] + (landmarks[8, 1] - landmarks[57, 1]) / 3)
+
+
+def _output(ctx: Ctx, name: str) -> np.ndarray:
+    return np.asarray(Image.open(Unmask.out(ctx) / name))
+
+
+def _panorama_kept_its_size(ctx: Ctx) -> list[str]:
+    shape = _output(ctx, "panorama.unmasked.png").shape
+    return [] if shape == (*PANORAMA, 3) else [f"the panorama came back {shape}"]
+
+
+def _scan_stays_grayscale(ctx: Ctx) -> list[str]:
+    """The restored scan is written as a one-channel image, and its JSON says it is grayscale."""
+    shape = _output(ctx, "scan.unmasked.png").shape
+    summary = json.loads((Unmask.out(ctx) / "scan.json").read_text())
+    return ([] if shape == (256, 256) else [f"the scan came back {shape}"]) + \
+        ([] if summary["grayscale"] else ["the JSON does not say grayscale"])
+
+
+def _only_the_chin_changed(ctx: Ctx) -> list[str]:
+    """Above the lower lip the photo changes only where the blend's feather resamples it (under 1 grey level on
+    average, the mouth intact); above the nose's tip not at all."""
+    _, landmarks = astronaut_face()
+    before = _chin_only_mask().astype(int)
+    change = np.abs(_output(ctx, "chin.unmasked.png").astype(int) - before).max(-1)
+    lip, nose = int(landmarks[57, 1]), int(landmarks[33, 1])
+    problems = [f"the change above the lower lip averages {change[:lip].mean():.2f}"] if change[:lip].mean() > 1 else []
+    problems += [f"{int((change[:nose] > 0).sum())} pixels above the nose's tip changed"] if change[:nose].any() else []
+    return problems + ([] if change[_chin_mask_top():].mean() > 10 else ["the chin was not restored"])
+
+
 CASES: list[Case] = [
     # photos the pipeline cannot decode (remap, counted skips in report.csv)
     Case("truncated_jpeg", item(photo=JPEG[: len(JPEG) // 2]), Remap(), Skipped("images/7.jpg", "truncated image")),
@@ -516,6 +755,28 @@ CASES: list[Case] = [
          Skipped("fake/train1", r"face too small \(1\d px wide, minimum 40\)")),
 ]
 
+# faceparse unmask on photos it was not made for: each gets its own result, and the batch goes on
+UNMASKED = "restored"
+CASES += [
+    Case("panorama_10000_pixels_wide", photo("panorama.png", _panorama), Unmask(),
+         Unmasked("panorama.png", UNMASKED, faces=1, restored=1, check=_panorama_kept_its_size)),
+    Case("thirty_small_faces", photo("crowd.png", _thirty_small_faces), Unmask(),
+         Unmasked("crowd.png", "; ".join([UNMASKED] * 30), faces=30, restored=30)),
+    Case("grayscale_scan", photo("scan.png", _grayscale_scan), Unmask(finder="all"),
+         Unmasked("scan.png", UNMASKED, faces=1, restored=1, check=_scan_stays_grayscale)),
+    Case("face_cut_by_the_edge", photo("edge.png", _face_cut_by_the_left_edge), Unmask(),
+         Unmasked("edge.png", UNMASKED, faces=1, restored=1)),
+    Case("face_cut_below_the_nose", photo("cut.png", _face_cut_below_the_nose), Unmask(),
+         Unmasked("cut.png", r"no usable face \(the face at \[.*\] gave unusable landmarks: nose or mouth landmarks "
+                             r"lie outside the image\)", faces=0, restored=0)),
+    Case("line_drawing", photo("drawing.png", _line_drawing), Unmask(),
+         Unmasked("drawing.png", r"no usable face \(the detectors found none\)", faces=0, restored=0)),
+    Case("mannequin", photo("mannequin.png", _masked_mannequin), Unmask(),
+         Unmasked("mannequin.png", UNMASKED, faces=1, restored=1)),
+    Case("mask_only_on_the_chin", photo("chin.png", _chin_only_mask), Unmask(),
+         Unmasked("chin.png", UNMASKED, faces=1, restored=1, check=_only_the_chin_changed)),
+]
+
 # Params: a typo, a value of the wrong type or range, an unknown name. Each stage refuses before writing anything.
 CASES += [
     Case("params_wrong_type", _nothing, Stage("train_parser", {"parser": {"epochs": "ten"}}),
@@ -548,9 +809,14 @@ CASES += [replace(case, id=f"{case.id}-raise", run=replace(case.run, on_error="r
           for case in list(CASES) if isinstance(case.run, Remap) and isinstance(case.expect, Skipped)]
 
 
+@pytest.fixture(scope="module")
+def unmask_models(tmp_path_factory) -> Path:
+    return tiny_unmask_models(tmp_path_factory.mktemp("unmask_models"))
+
+
 @pytest.fixture()
-def ctx(tmp_path, monkeypatch):
-    context = Ctx(tmp_path, monkeypatch)
+def ctx(tmp_path, monkeypatch, request):
+    context = Ctx(tmp_path, monkeypatch, request=request)
     yield context
     if context._server is not None:
         context._server.close()
@@ -567,6 +833,15 @@ def test_bad_input(case: Case, ctx: Ctx):
         assert case.expect.names in message, message
         assert re.search(case.expect.problem, message), message
         assert case.run.leftovers(ctx, None) == []
+    elif isinstance(case.expect, Unmasked):
+        report = case.run(ctx)
+        row = report[report["where"].str.endswith(case.expect.names)]
+        assert len(row) == 1, report.to_string()
+        problem = row["problem"].iloc[0].replace(tmp, "<tmp>")
+        assert re.search(case.expect.problem, problem), problem
+        assert (row["faces"].iloc[0], row["restored"].iloc[0]) == (case.expect.faces, case.expect.restored), problem
+        assert case.run.leftovers(ctx, report) == []
+        assert case.expect.check(ctx) == []
     else:
         report = case.run(ctx)
         assert len(report) == case.expect.count, report.to_string()

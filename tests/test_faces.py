@@ -105,3 +105,19 @@ def test_unknown_detectors_are_named_and_unmask_defaults_to_centerface():
     assert parser.parse_args(["parse", "x.jpg"]).detector == "hog+cnn"
     assert parser.parse_args(["enhance", "x.jpg"]).detector == "hog+cnn"
     assert set(faces.DETECTORS) >= {"hog", "cnn", "hog+cnn", "centerface"}
+
+
+@pytest.mark.parametrize("left", [1000, 1900])
+def test_a_panorama_is_searched_in_tiles_and_each_face_found_once(left):
+    """A 4000x400 strip: shrunk as a whole to 640 px across, the astronaut's face (about 110 px) would be 18 px.
+    In tiles of 400² overlapping by half it is found at its own size, once, whether one tile or two hold it
+    (left=1900: it straddles the tiles' edges at 2000 and 2200)."""
+    photo, landmarks = astronaut()
+    strip = np.full((400, 4000, 3), 110, np.uint8)
+    strip[0:400, left:left + 400] = photo[60:460, 60:460]
+    found = centerface_boxes(strip)
+    assert len(found) == 1, found
+    nose = landmarks[30] + (left - 60, -60)
+    box = found[0][0]
+    assert box[0] < nose[0] < box[2] and box[1] < nose[1] < box[3]
+    assert faces.detection_scale(strip.shape) == 1.0 and faces.detection_scale((400, 700)) == 640 / 700

@@ -6,39 +6,24 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
-from inference_fixtures import tiny_onnx_parser
+from inference_fixtures import UNMASK_SIZE as SIZE
+from inference_fixtures import tiny_unmask_models
 from masks_fixtures import astronaut_face
 from PIL import Image
 
 from stages import cli
-from stages.core.data.synthetic_faces import face_rng, render_face
-from stages.core.inference.alignment import UPPER_FACE, Framing, measure_framing
+from stages.core.inference.alignment import UPPER_FACE, Framing
 from stages.core.inference.parsing import ParserModel
 from stages.core.inference.photo_masks import find_photo_masks
-from stages.core.inference.unmask import InpainterModel, blend_back, unmask_photo
-from stages.core.inpainting.training import export_inpainter_onnx
-from stages.core.mask_finding.finder import FinderSettings, MaskFinder
-from stages.core.mask_finding.training import export_finder_onnx
-from stages.core.models.inpainter import ParseGuidedInpainter
-from stages.core.models.mask_finder import MaskFinderNet
-
-SIZE = 128
+from stages.core.inference.unmask import InpainterModel, _blend, blend_back, blend_window, unmask_photo
+from stages.core.mask_finding.finder import MaskFinder
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """Untrained tiny parser, inpainter and mask finder exports at 128 px, and a framing from synthetic faces.
     The finder's threshold is 0 (every pixel is mask) or 1.01 (none is): what it finds is then known."""
-    root = tmp_path_factory.mktemp("models")
-    faces = [render_face(face_rng(3, i), SIZE) for i in range(12)]
-    measure_framing(np.stack([f.landmarks for f in faces]), SIZE).save(root / "framing.json")
-    tiny_onnx_parser(root / "parser.onnx", SIZE)
-    torch.manual_seed(0)
-    export_inpainter_onnx(ParseGuidedInpainter((8, 8, 16, 16), blocks=1), root / "inpainter.onnx", SIZE)
-    for name, threshold in (("finder_all", 0.0), ("finder_none", 1.01)):
-        export_finder_onnx(MaskFinderNet((8, 16)), root / f"{name}.onnx", FinderSettings(32, threshold, 0.02, 2))
-    return root
+    return tiny_unmask_models(tmp_path_factory.mktemp("models"))
 
 
 def test_blend_back_replaces_the_hole_and_keeps_the_photo_beyond_the_feather():
@@ -125,3 +110,30 @@ def test_small_face_is_set_aside_with_its_reason(tmp_path, models, capsys):
                      "--inpainter", str(models / "inpainter.onnx"), "--mask-finder", str(models / "finder_all.onnx")])
     assert code == cli.EXIT_SOME_FAILED
     assert "small.png: no usable face" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shift", [(-10, -5), (-150, -40), (10, 60)])
+def test_blend_back_computes_only_the_holes_window_and_matches_the_whole_photo_blend(shift):
+    """The window (a face in a panorama costs what it costs in a small photo) changes nothing beyond OpenCV's
+    fixed-point resampling (positions in 1/32 pixel, rounded differently once shifted): the result is the blend
+    computed over the whole photo, also for a hole cut by the photo's edge, and outside the window the photo."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    matrix = np.array([[0.45, 0.1, shift[0]], [-0.1, 0.45, shift[1]]], np.float64)
+    restored = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    hole = np.zeros((64, 64), bool)
+    hole[30:50, 12:40] = True
+    top, bottom, left, right = blend_window(image.shape, hole, matrix)
+    assert (bottom - top) * (right - left) < image.shape[0] * image.shape[1] / 2
+    whole = _blend(image, restored, hole, matrix, 2.0).astype(int)
+    outside = np.ones(image.shape[:2], bool)
+    outside[top:bottom, left:right] = False
+    np.testing.assert_array_equal(whole[outside], image[outside])  # the window holds every change
+    same = image.copy()
+    assert blend_back(same, restored, hole, matrix, out=same) is same
+    for out in (blend_back(image, restored, hole, matrix), same):
+        diff = np.abs(out.astype(int) - whole)
+        # a 1/32-pixel shift moves an interpolated value by at most 255 / 32 = 8 levels on this noise, in each of
+        # the two warps (the crop's and the hole's weight)
+        assert diff.max() <= 16 and diff.mean() < 0.05, (diff.max(), diff.mean())
+        np.testing.assert_array_equal(out[outside], image[outside])

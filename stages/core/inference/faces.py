@@ -10,6 +10,8 @@ Two detector families feed dlib's 68-point shape predictor:
   detector before the 68 landmarks are predicted. Tight close-ups, where the face fills the frame, defeat every
   detector: CenterFace looks again on the photo padded with a grey border (:func:`pad_photo`) when it finds
   nothing, and the boxes are mapped back (:func:`unpad_boxes`). Figures: benchmarks/bench_face_detectors.py.
+  A panorama is searched in overlapping square tiles (:func:`centerface_boxes`), so that its faces are not
+  shrunk with its long side; the border retry pads the shrunk copy, never the full-size photo.
 
 Faces smaller than the minimum size, or whose landmarks fail the anatomy checks of
 :func:`stages.core.masks.landmarks.landmark_problem`, are set aside with the reason.
@@ -35,6 +37,7 @@ DETECTORS = ("hog", "cnn", "hog+cnn", "centerface")
 SAME_FACE_IOU = 0.3
 CENTERFACE_THRESHOLD = 0.5
 CENTERFACE_MAX_SIDE = 640
+PANORAMA_ASPECT = 2.0  # a longer photo is searched in square tiles (centerface_boxes)
 CLOSE_UP_PADS = (0.5, 1.0)
 # CenterFace box (forehead to chin) -> dlib HOG box (brows to lower lip), as fractions of the CenterFace box's
 # width and height: centre shift (x, y) and square side. Measured on the unmasked real photos where both found
@@ -113,14 +116,68 @@ def _centerface(threads: int):
     return model
 
 
+def detection_scale(shape: tuple[int, ...], max_side: int = CENTERFACE_MAX_SIDE) -> float:
+    """The scale of the copy of a photo of ``shape`` (H, W, ...) that CenterFace searches: its long side shrunk to
+    at most ``max_side``. A panorama (long side over :data:`PANORAMA_ASPECT` times the short one) is searched in
+    square tiles of its short side (:func:`centerface_boxes`), so its short side is shrunk to ``max_side``: its faces
+    are searched at the size a face in an ordinary photo is."""
+    long_side, short_side = max(shape[:2]), min(shape[:2])
+    side = long_side if long_side <= PANORAMA_ASPECT * short_side else short_side
+    return min(1.0, max_side / side)
+
+
+def _shrunk(image: np.ndarray, scale: float) -> np.ndarray:
+    return image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def _tile_starts(length: int, side: int) -> list[int]:
+    """Starts of tiles of ``side`` along ``length`` pixels, overlapping by half a tile, the last one ending at the end."""
+    return sorted(set(range(0, max(1, length - side), max(1, side // 2))) | {max(0, length - side)})
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The intersection of two boxes over the smaller one's area."""
+    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return width * height / smaller if smaller > 0 else 0.0
+
+
+def _centerface_run(image: np.ndarray, threshold: float, threads: int) -> list[tuple[tuple[float, ...], float]]:
+    """CenterFace on ``image`` as it is or, for a panorama, on square tiles of its short side overlapping by half, so
+    that every face up to half the short side lies wholly inside a tile. A box touching a tile's inner edge may be
+    a cut face: it yields to a box that holds most of it, the whole face found in the next tile."""
+    model = _centerface(thread_budget(threads))
+    height, width = image.shape[:2]
+    if max(height, width) <= PANORAMA_ASPECT * min(height, width):
+        dets, _ = model(np.ascontiguousarray(image, np.uint8), threshold=threshold)
+        return [(tuple(det[:4]), float(det[4])) for det in dets]
+    wide, side = width > height, min(height, width)
+    long_side = max(height, width)
+    found = []  # (cut, -score, box, score)
+    for start in _tile_starts(long_side, side):
+        tile = image[:, start:start + side] if wide else image[start:start + side]
+        dets, _ = model(np.ascontiguousarray(tile, np.uint8), threshold=threshold)
+        for det in dets:
+            low, high = (det[0], det[2]) if wide else (det[1], det[3])
+            cut = bool((start > 0 and low <= 1) or (start + side < long_side and high >= side - 1))
+            box = (det[0] + start, det[1], det[2] + start, det[3]) if wide else (det[0], det[1] + start, det[2], det[3] + start)
+            found.append((cut, -float(det[4]), tuple(float(v) for v in box), float(det[4])))
+    kept: list[tuple[tuple[float, ...], float]] = []
+    for _, _, box, score in sorted(found, key=lambda item: item[:2]):
+        if all(_overlap(box, other) < 0.5 for other, _ in kept):
+            kept.append((box, score))
+    return kept
+
+
 def centerface_boxes(image: np.ndarray, threshold: float = CENTERFACE_THRESHOLD, max_side: int = CENTERFACE_MAX_SIDE,
                      threads: int = 2) -> list[tuple[Box, float]]:
-    """``(box, score)`` of each face CenterFace finds in ``image`` (H, W, 3) uint8 RGB, run on a copy shrunk to
-    at most ``max_side`` pixels; boxes ``(left, top, right, bottom)`` in the photo's pixels, best first."""
-    scale = min(1.0, max_side / max(image.shape[:2]))
-    small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    dets, _ = _centerface(thread_budget(threads))(np.ascontiguousarray(small, np.uint8), threshold=threshold)
-    found = [(tuple(int(round(v / scale)) for v in det[:4]), float(det[4])) for det in dets]
+    """``(box, score)`` of each face CenterFace finds in ``image`` (H, W, 3) uint8 RGB, run on a copy shrunk by
+    :func:`detection_scale` (a panorama: in tiles); boxes ``(left, top, right, bottom)`` in the photo's pixels,
+    best first."""
+    scale = detection_scale(image.shape, max_side)
+    found = [(tuple(int(round(v / scale)) for v in box), score)
+             for box, score in _centerface_run(_shrunk(image, scale), threshold, threads)]
     return sorted(found, key=lambda item: -item[1])
 
 
@@ -174,11 +231,18 @@ def centerface_faces(image: np.ndarray, pads: tuple[float, ...] = CLOSE_UP_PADS,
     frame is found once it is smaller and whole-looking. A box found on a padded photo may reach past the photo's
     edges (the face's true extent), as dlib's boxes may."""
     boxes = [box for box, _ in centerface_boxes(image, threads=threads)]
+    height, width = image.shape[:2]
     for pad in pads:
         if boxes:
             break
-        padded, offset = pad_photo(image, pad)
-        boxes = unpad_boxes([box for box, _ in centerface_boxes(padded, threads=threads)], offset, image.shape, clip=False)
+        # the photo is shrunk to the size it would have in the shrunk padded photo, then padded: a border around a
+        # huge photo costs no more memory than one around a small photo
+        scale = detection_scale((height + 2 * round(pad * height), width + 2 * round(pad * width)))
+        small = _shrunk(image, scale)
+        padded, offset = pad_photo(small, pad)
+        found = centerface_boxes(padded, max_side=max(padded.shape[:2]), threads=threads)
+        boxes = [tuple(int(round(v / scale)) for v in box)
+                 for box in unpad_boxes([box for box, _ in found], offset, small.shape, clip=False)]
         if boxes:
             return boxes, pad
     return boxes, 0.0

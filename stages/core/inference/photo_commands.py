@@ -4,12 +4,16 @@
 ``<stem>.overlay.png`` and ``<stem>.json`` (each face's box, detector, landmarks and pixels per class).
 ``enhance`` writes ``<stem>.enhanced.png`` (and ``<stem>.compare.png``, before | after, with ``compare``)
 and the same JSON. ``unmask`` writes ``<stem>.unmasked.png`` (the photo with every found mask removed; faces
-without a mask are left as they are and the JSON says why), ``<stem>.json`` and, with ``compare``, before | after.
+without a mask are left as they are and the JSON says why), ``<stem>.json`` and, with ``compare``, before | after;
+a grayscale photo's ``<stem>.unmasked.png`` is grayscale (one channel).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from stages.core.common.classes import overlay
 from stages.core.common.io import BadInputError, read_image, write_json_atomic, write_png
@@ -70,6 +74,13 @@ def enhance_one(path: Path, stem: str, out_dir: Path, model: ParserModel, framin
     return PhotoResult(path, outputs, summary=summary)
 
 
+def is_grayscale(image: np.ndarray) -> bool:
+    """Whether the three channels of ``image`` (H, W, 3) are equal everywhere (how :func:`read_image` gives a
+    grayscale file); checked a band of rows at a time, so a panorama needs no full-size temporary."""
+    return all(np.array_equal(band[..., 0], band[..., 1]) and np.array_equal(band[..., 1], band[..., 2])
+               for band in (image[row:row + 256] for row in range(0, image.shape[0], 256)))
+
+
 def unmask_one(path: Path, stem: str, out_dir: Path, parser: ParserModel, finder: MaskFinder,
                inpainter: InpainterModel, framing: Framing, settings: PhotoSettings, compare: bool = False) -> PhotoResult:
     image = read_image(path)
@@ -78,13 +89,17 @@ def unmask_one(path: Path, stem: str, out_dir: Path, parser: ParserModel, finder
     if not result.faces:
         reasons = "; ".join(result.rejected) or "the detectors found none"
         raise BadInputError(path, f"no usable face ({reasons})")
+    # a grayscale photo (a scan) stays grayscale: the inpainter paints in colour, which a gray photo never has
+    grayscale = is_grayscale(image)
+    if grayscale:
+        result.restored = cv2.cvtColor(cv2.cvtColor(result.restored, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     outputs = [out_dir / f"{stem}.unmasked.png", out_dir / f"{stem}.json"]
-    write_png(outputs[0], result.restored)
+    write_png(outputs[0], result.restored[..., 0] if grayscale else result.restored)
     if compare:
         outputs.insert(1, out_dir / f"{stem}.compare.png")
         write_png(outputs[1], side_by_side(image, result.restored))
     summary = {"photo": str(path), "width": int(image.shape[1]), "height": int(image.shape[0]),
-               "faces": result.faces, "restored_faces": result.restored_faces, "set_aside": result.rejected,
-               "outputs": [str(p) for p in outputs]}
+               "grayscale": grayscale, "faces": result.faces, "restored_faces": result.restored_faces,
+               "set_aside": result.rejected, "outputs": [str(p) for p in outputs]}
     write_json_atomic(outputs[-1], summary)
     return PhotoResult(path, outputs, summary=summary)

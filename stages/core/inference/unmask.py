@@ -74,17 +74,58 @@ class UnmaskedPhoto:
 
 
 def blend_back(image: np.ndarray, restored_crop: np.ndarray, hole: np.ndarray, matrix: np.ndarray,
-               feather: float = 2.0) -> np.ndarray:
+               feather: float = 2.0, out: np.ndarray | None = None) -> np.ndarray:
     """Paste ``restored_crop`` (S, S, 3) uint8 into ``image`` (H, W, 3) through the inverse of ``matrix`` (2, 3).
 
     The weight is 1 on the warped ``hole`` (S, S) bool and falls to 0 outside it over twice ``2 * feather`` crop
     pixels (scaled to photo pixels), never reaching further; the restored crop equals the photo there, so the
     feather only hides the resampling seam, and no pixel of the hole keeps any of the mask.
+
+    Only the hole's neighbourhood is computed (:func:`blend_window`), so a face costs the same memory and time in a
+    panorama as in a small photo. ``out``: where to write (it may be ``image`` itself); by default a copy of ``image``.
     """
-    height, width = image.shape[:2]
+    out = np.array(image, copy=True) if out is None else out
+    window = blend_window(image.shape, hole, matrix, feather)
+    if window is not None:
+        top, bottom, left, right = window
+        shifted = np.array(matrix, np.float64, copy=True)
+        shifted[:, 2] += shifted[:, :2] @ (left, top)  # crop pixels of the window's pixels
+        out[top:bottom, left:right] = _blend(image[top:bottom, left:right], restored_crop, hole, shifted, feather)
+    return out
+
+
+def _feather(matrix: np.ndarray, feather: float) -> tuple[float, int]:
+    """The feather's sigma and its kernel's radius, in photo pixels."""
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))  # crop pixels per photo pixel
     sigma = max(feather / scale, 0.5)
-    reach = int(np.ceil(2 * sigma))
+    return sigma, int(np.ceil(2 * sigma))
+
+
+def blend_window(shape: tuple[int, ...], hole: np.ndarray, matrix: np.ndarray, feather: float = 2.0
+                 ) -> tuple[int, int, int, int] | None:
+    """``(top, bottom, left, right)``: the part of a photo of ``shape`` that :func:`blend_back` can change, the
+    ``hole``'s box (one crop pixel wider, for the interpolation) mapped into the photo and grown by the dilation and
+    the blur (each ``2 * sigma``) plus 2 pixels; None when that lies outside the photo or the hole is empty."""
+    rows, cols = np.nonzero(hole)
+    if not len(rows):
+        return None
+    corners = np.array([(x, y) for x in (cols.min() - 1, cols.max() + 1) for y in (rows.min() - 1, rows.max() + 1)],
+                       np.float64)
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    photo = corners @ inverse[:, :2].T + inverse[:, 2]
+    margin = 2 * _feather(matrix, feather)[1] + 2
+    height, width = shape[:2]
+    left, top = (max(0, int(np.floor(v)) - margin) for v in photo.min(0))
+    right, bottom = (int(np.ceil(v)) + margin + 1 for v in photo.max(0))
+    right, bottom = min(width, right), min(height, bottom)
+    return (top, bottom, left, right) if left < right and top < bottom else None
+
+
+def _blend(image: np.ndarray, restored_crop: np.ndarray, hole: np.ndarray, matrix: np.ndarray,
+           feather: float) -> np.ndarray:
+    """:func:`blend_back` over the whole of ``image`` (the window it was given)."""
+    height, width = image.shape[:2]
+    sigma, reach = _feather(matrix, feather)
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
     covered = (cv2.warpAffine(hole.astype(np.float32), matrix, (width, height), flags=flags, borderValue=0) > 0)
     grown = cv2.dilate(covered.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
@@ -115,6 +156,6 @@ def unmask_photo(image: np.ndarray, finder: MaskFinder, parser: ParserModel, inp
             labels = np.stack([cv2.resize(lab.astype(np.uint8), face.mask.region.shape[::-1],
                                           interpolation=cv2.INTER_NEAREST) for lab in labels])
         restored = inpainter.restore(face.crop[None], face.mask.region[None], labels)[0]
-        result.restored = blend_back(result.restored, restored, face.mask.region, face.matrix, feather)
+        blend_back(result.restored, restored, face.mask.region, face.matrix, feather, out=result.restored)
         result.faces.append({**summary, "status": "restored"})
     return result
