@@ -1,4 +1,6 @@
-"""The mask finder: restyling the mask pixels, its samples, training on a tiny set, export and finding a mask."""
+"""The mask finder: restyling the mask pixels, confounders, its samples, training on a tiny set, export and finding a
+mask."""
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,7 @@ from stages.core.common.params import ParamsError
 from stages.core.common.torch_utils import save_checkpoint
 from stages.core.data.cache_arrays import CachedSplit
 from stages.core.data.masked_arrays import MaskedPhotos
+from stages.core.mask_finding.confounders import KINDS
 from stages.core.mask_finding.finder import (
     FinderSettings,
     MaskFinder,
@@ -76,8 +79,9 @@ def tiny_masks(tmp_path_factory):
 
 # clean_fraction 1.0 (one clean photo per masked one): at 0.5 the false finds on the 12 clean test photos went from
 # 1 to 5 with the seed or the CPU's kernels (AVX-512 against AVX2), too close to the bound below
+# min_region 0.02: these photos have no framing, so the face is the whole crop, which the blob masks cover ~15 % of
 TINY = {"widths": [8, 16, 24], "input_size": 32, "epochs": 12, "batch_size": 8, "lr": 0.01, "clean_fraction": 1.0,
-        "dilation": 2, "threads": 1, "augment": {"affine": 0.3, "recolour": 0.3, "pattern": 0.3, "lighting": 0.3,
+        "min_region": 0.02, "dilation": 2, "threads": 1, "augment": {"affine": 0.3, "recolour": 0.3, "pattern": 0.3, "lighting": 0.3,
                                                  "camera": 0.0}}
 
 
@@ -234,3 +238,107 @@ def test_photo_masks_align_every_face_and_search_it(trained, tmp_path):
     assert face.mask.fraction == pytest.approx(
         (MaskFinder(tmp_path / "finder.onnx").probabilities(face.crop[None])[0] >= cfg.threshold).sum()
         / face_pixels(framing.template, framing.size, SIZE))
+
+
+# ------------------------------------------------------------------------------------------------- confounders
+
+FACE_SIZE = 96
+
+
+def drawn_face():
+    """A flat drawn face at 96 px with its unified label map: skin (with a neck to the bottom edge), eyes, nose,
+    lips around a dark mouth gap, on a grey background. Returns (image, labels)."""
+    from stages.core.common.classes import EYES, FACE, LIPS, NOSE, TEETH
+
+    labels = np.zeros((FACE_SIZE, FACE_SIZE), np.uint8)
+    yy, xx = np.mgrid[:FACE_SIZE, :FACE_SIZE]
+    labels[((yy - 44) / 34) ** 2 + ((xx - 48) / 26) ** 2 < 1] = FACE
+    labels[(yy > 60) & (np.abs(xx - 48) < 14)] = FACE  # the neck, down to the crop's edge
+    labels[(((yy - 34) / 3) ** 2 + ((xx - 37) / 5) ** 2 < 1) | (((yy - 34) / 3) ** 2 + ((xx - 59) / 5) ** 2 < 1)] = EYES
+    labels[(yy >= 36) & (yy <= 50) & (np.abs(xx - 48) <= 3 + (yy - 36) // 5)] = NOSE
+    labels[((yy - 60) / 4) ** 2 + ((xx - 48) / 10) ** 2 < 1] = LIPS
+    labels[(yy == 60) & (np.abs(xx - 48) < 7)] = TEETH
+    palette = np.array([[128, 128, 128], [170, 95, 90], [60, 40, 30], [200, 150, 125], [0, 0, 0], [0, 0, 0],
+                        [40, 20, 20], [205, 160, 135], [0, 0, 0], [0, 0, 0], [0, 0, 0]], np.uint8)
+    image = palette[labels].astype(np.int16) + np.random.default_rng(0).integers(-6, 7, (FACE_SIZE, FACE_SIZE, 3))
+    return np.clip(image, 0, 255).astype(np.uint8), labels
+
+
+def _luma(image, where):
+    return float((image[where].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).mean())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_confounders_paint_where_expected_and_keep_the_mouth(seed):
+    from stages.core.common.classes import FACE, LIPS, NOSE, TEETH
+    from stages.core.mask_finding.confounders import paint_confounders
+
+    image, labels = drawn_face()
+    rows = np.mgrid[:FACE_SIZE, :FACE_SIZE][0]
+    mouth, nose, lips = np.isin(labels, (LIPS, TEETH)), labels == NOSE, labels == LIPS
+    upper_face = (labels == FACE) & (rows < 30)  # forehead: above the eyes, untouched by every kind
+    below_mouth = (labels == FACE) & (rows >= 68) & (rows < 80)
+    paint = {k: paint_confounders(image, labels, np.random.default_rng(seed), (k,)) for k in KINDS}
+    for kind, (out, done) in paint.items():
+        assert done == [kind] and out.shape == image.shape and out.dtype == np.uint8
+        assert np.array_equal(out[upper_face], image[upper_face]), kind
+        if kind != "lips" and kind != "tan":
+            assert np.array_equal(out[mouth], image[mouth]) and np.array_equal(out[nose], image[nose]), kind
+    red = paint["lips"][0].astype(np.float32)
+    redness = red[..., 0] - red[..., 1:].mean(axis=-1)
+    before = image[..., 0].astype(np.float32) - image[..., 1:].astype(np.float32).mean(axis=-1)
+    # lipstick: redder, or much darker (plum, near black); nothing off the lips' edge changes
+    assert redness[lips].mean() > before[lips].mean() + 20 or _luma(red, lips) < _luma(image, lips) - 40
+    off_lips = cv2.dilate(lips.astype(np.uint8), np.ones((5, 5), np.uint8)) == 0
+    assert np.array_equal(paint["lips"][0][off_lips], image[off_lips])
+    beard = np.abs(paint["beard"][0].astype(int) - image).sum(axis=-1)
+    assert (beard[below_mouth] > 15).mean() > 0.4  # hair over most of the chin (dark, or grey on fair skin)
+    assert _luma(paint["tan"][0], below_mouth) < _luma(image, below_mouth) - 20
+    assert np.abs(paint["tan"][0][labels == 2].astype(int) - image[labels == 2]).max() == 0  # the eyes
+    scarf = paint["scarf"][0]
+    assert np.abs(scarf[-6:].astype(int) - image[-6:]).mean() > 10  # the bottom rows are fabric
+    assert np.array_equal(scarf[rows < 62], image[rows < 62])  # nothing above the mouth's lower edge
+
+
+def test_a_face_without_mouth_or_nose_is_left_alone():
+    from stages.core.common.classes import FACE, LIPS, NOSE, TEETH
+    from stages.core.mask_finding.confounders import face_layout, paint_confounders
+
+    image, labels = drawn_face()
+    assert face_layout(labels) is not None
+    for part in ((LIPS, TEETH), (NOSE,)):
+        hidden = np.where(np.isin(labels, part), FACE, labels)
+        out, done = paint_confounders(image, hidden, np.random.default_rng(0))
+        assert done == [] and out is image
+
+
+def test_clean_samples_get_confounders_and_keep_empty_targets(tmp_path):
+    image, labels = drawn_face()
+    n = 4
+    cache, masks = tmp_path / "cache", tmp_path / "masks"
+    cache.mkdir(), masks.mkdir()
+    np.save(cache / "train_images.npy", np.repeat(image[None], n, 0))
+    np.save(cache / "train_labels.npy", np.repeat(labels[None], n, 0))
+    region = np.zeros((n, FACE_SIZE, FACE_SIZE), np.uint8)
+    region[:, 52:80, 22:74] = 1
+    masked = np.repeat(image[None], n, 0)
+    masked[region.astype(bool)] = (40, 90, 200)
+    np.save(masks / "train_masked.npy", masked), np.save(masks / "train_masks.npy", region)
+    np.save(masks / "train_source_index.npy", np.arange(n, dtype=np.int64))
+    none = {"hflip": 0, "affine": 0, "recolour": 0, "pattern": 0, "lighting": 0, "camera": 0}
+
+    def samples(confounders):
+        out = FinderSamples(MaskedPhotos(masks, "train"), CachedSplit(cache, "train"), 64, 1.0,
+                            FinderAugmentParams(**none, confounders=confounders), seed=3)
+        out.set_epoch(0)
+        return out
+
+    plain, painted = samples(0.0), samples(1.0)
+    assert len(painted) == 2 * n
+    for i in range(n):  # masked photos: the confounders draw nothing from their rng
+        assert torch.equal(plain[i][0], painted[i][0]) and torch.equal(plain[i][1], painted[i][1])
+    for i in range(n, 2 * n):
+        assert painted[i][1].sum() == 0, "a confounder is no mask: the target stays empty"
+        assert not torch.equal(plain[i][0], painted[i][0])
+        assert torch.equal(painted[i][0], samples(1.0)[i][0]), "seeded: the same painting each time"
+    assert len({painted[i][0].numpy().tobytes() for i in range(n, 2 * n)}) > 1, "each item draws its own"

@@ -7,7 +7,10 @@ Drawn masks are few kinds in few colours; real ones are surgical, KN95, cloth, f
 colour and light. So the mask pixels are restyled before the usual augmentations (:func:`restyle_region`):
 recoloured (hue, saturation, value) or covered with a printed pattern (stripes, checks, dots, noise textures,
 printed shapes) that keeps the drawn shading; and the photo gets light changes (brightness ramps, shadows,
-gamma) and camera effects (blur, noise, JPEG, downscaling).
+gamma) and camera effects (blur, noise, JPEG, downscaling). Clean photos often get confounders painted, placed by
+their labels (:mod:`stages.core.mask_finding.confounders`: red lips, beards, dark skin below the nose, scarves
+that leave the mouth free), with their target left empty: real unmasked faces with these are where the finder
+found false masks.
 
 The ``mask_finder`` params section is :class:`MaskFinderParams`. The stage never reads the parser's outputs.
 Running the trained finder on photos is :mod:`stages.core.mask_finding.finder`.
@@ -32,11 +35,13 @@ from pydantic import Field, model_validator
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from stages.core.common.classes import BEARD, EYEBROWS, EYES, FACE, LIPS, NOSE, TEETH
 from stages.core.common.io import atomic_path
 from stages.core.common.params import ParamsSection
 from stages.core.common.torch_utils import make_loader, seed_everything, snapshot
 from stages.core.data.cache_arrays import CachedSplit
 from stages.core.data.masked_arrays import MaskedPhotos
+from stages.core.mask_finding.confounders import paint_confounders
 from stages.core.mask_finding.finder import (
     NO_MASK_FRACTION,
     FinderSettings,
@@ -54,7 +59,9 @@ class FinderAugmentParams(ParamsSection):
     """``mask_finder.augment``: probabilities. ``recolour`` and ``pattern`` restyle the mask pixels (one or the
     other, so their sum is at most 1); ``lighting``: brightness/contrast, gamma, a brightness ramp or shadows;
     ``camera``: blur, noise, JPEG or downscaling; ``affine`` with ``scale_limit``, ``rotate_limit`` (degrees)
-    and ``shift_limit`` (fraction of the side): aligned real faces sit less exactly than drawn ones."""
+    and ``shift_limit`` (fraction of the side): aligned real faces sit less exactly than drawn ones;
+    ``confounders``: a clean photo gets one or two confounders painted
+    (:func:`stages.core.mask_finding.confounders.paint_confounders`), its target staying empty."""
 
     SECTION = "mask_finder.augment"
     hflip: float = Field(0.5, ge=0, le=1)
@@ -66,6 +73,7 @@ class FinderAugmentParams(ParamsSection):
     pattern: float = Field(0.4, ge=0, le=1)
     lighting: float = Field(0.6, ge=0, le=1)
     camera: float = Field(0.5, ge=0, le=1)
+    confounders: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _one_restyle(self):
@@ -236,7 +244,8 @@ class FinderSamples(Dataset):
     """Masked photos with their regions, then ``round(clean_fraction x masked)`` clean photos (evenly spaced
     rows of the cache split) with empty targets. Items: ``(3, s, s)`` float image, ``(1, s, s)`` float target.
 
-    ``augment`` (training only) restyles the mask pixels, then applies :func:`build_finder_augmentation`.
+    ``augment`` (training only) restyles the mask pixels, paints confounders on clean photos (probability
+    ``augment.confounders``), then applies :func:`build_finder_augmentation`.
     Call ``set_epoch`` before each epoch: the restyling of item ``i`` draws from ``(seed, epoch, i)``.
     """
 
@@ -258,6 +267,16 @@ class FinderSamples(Dataset):
     def __len__(self) -> int:
         return self.masked_count + len(self.clean_rows)
 
+    def labels(self, i: int) -> np.ndarray | None:
+        """The ``(s, s)`` label map of clean item ``i`` at the input side (nearest neighbour); None for a masked
+        item."""
+        if i < self.masked_count:
+            return None
+        labels = np.asarray(self.clean.labels[self.clean_rows[i - self.masked_count]])
+        if labels.shape[0] == self.size:
+            return labels
+        return cv2.resize(labels, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
+
     def photo(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Item ``i`` at the input side, before augmentation: ``(s, s, 3)`` uint8 and ``(s, s)`` bool."""
         if i < self.masked_count:
@@ -272,6 +291,8 @@ class FinderSamples(Dataset):
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             image = restyle_region(image, region, rng, self.augment.recolour, self.augment.pattern)
+            if i >= self.masked_count and self.augment.confounders and rng.random() < self.augment.confounders:
+                image, _ = paint_confounders(image, self.labels(i), rng)  # the target stays empty
             if rng.random() < self.augment.lighting / 2:
                 image = brightness_ramp(image, rng)
             out = self.transform(image=image, mask=region.astype(np.uint8))
@@ -312,13 +333,18 @@ class TorchFinder:
 
 def fit_mask_finder(cfg: MaskFinderParams | dict[str, Any], masks_dir: Path, cache_dir: Path, live=None) -> FinderRun:
     """Train on the train split; keep the weights of the epoch with the best val score (IoU on masked photos
-    minus the rate of clean photos where a mask is found). The stage knows no framing, so its val found rates
-    count the whole crop as the face; the benchmark counts the framing's face (a stricter ``min_region``)."""
+    minus the rate of clean photos where a mask is found; with ``augment.confounders``, minus the mean of that
+    rate on the clean photos as they are and with confounders painted, :func:`confounded_photos`). The stage
+    knows no framing, so its val found rates count the whole crop as the face; the benchmark counts the
+    framing's face; so the stage counts as the face the mean pixels of the face's classes in the val labels
+    (:func:`label_face_area`: skin with the neck, so a little more than the framing's hull)."""
     cfg = cfg if isinstance(cfg, MaskFinderParams) else MaskFinderParams.from_params(cfg)
     seed_everything(cfg.seed, cfg.threads)
     train = FinderSamples(MaskedPhotos(masks_dir, "train"), CachedSplit(cache_dir, "train"), cfg.input_size,
                           cfg.clean_fraction, cfg.augment, cfg.seed, cfg.train_limit)
     val_masked, val_clean = MaskedPhotos(masks_dir, "val"), CachedSplit(cache_dir, "val")
+    val_confounded = confounded_photos(val_clean, cfg.seed) if cfg.augment.confounders else None
+    val_face = label_face_area(val_clean)
     if not len(train.masked):
         raise ValueError(f"{masks_dir}: no masked training photos: the mask finder has nothing to learn from")
     model = MaskFinderNet(cfg.widths)
@@ -341,11 +367,15 @@ def fit_mask_finder(cfg: MaskFinderParams | dict[str, Any], masks_dir: Path, cac
             total, n = total + float(loss.detach()) * len(images), n + len(images)
         elapsed += time.perf_counter() - start
         model.eval()
-        scores = score_mask_finder(TorchFinder(model, cfg.settings()), val_masked, val_clean)
+        scores = score_mask_finder(TorchFinder(model, cfg.settings()), val_masked, val_clean, val_face,
+                                   confounded=val_confounded)
         row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "val_iou": scores["iou"],
                "val_found_rate": scores["masked_found_rate"],
                "val_clean_found_rate": scores["clean_found_rate"], "lr": float(schedule.get_last_lr()[0])}
         row["val_score"] = row["val_iou"] - row["val_clean_found_rate"]
+        if val_confounded is not None:
+            row["val_confounded_found_rate"] = scores["confounded_found_rate"]
+            row["val_score"] = row["val_iou"] - (row["val_clean_found_rate"] + row["val_confounded_found_rate"]) / 2
         history.append(row)
         log.info("mask finder epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in row.items()})
         if live is not None:
@@ -384,8 +414,33 @@ def checkpoint_payload(run: FinderRun, cfg: MaskFinderParams) -> dict:
 
 # ------------------------------------------------------------------------------------------------- scoring
 
+FACE_CLASSES = (LIPS, EYES, NOSE, EYEBROWS, TEETH, FACE, BEARD)
+
+
+def label_face_area(clean: CachedSplit) -> float | None:
+    """Mean pixels per photo of the face's classes (skin, neck included, and the parts on it) in ``clean``'s
+    labels: "the face" of ``min_region`` where no framing is known; None (the whole crop) when there are none."""
+    if not len(clean):
+        return None
+    pixels = sum(int(np.isin(np.asarray(clean.labels[start:start + 64]), FACE_CLASSES).sum())
+                 for start in range(0, len(clean), 64))
+    return pixels / len(clean) or None
+
+
+def confounded_photos(clean: CachedSplit, seed: int = 0, kinds: tuple[str, ...] | None = None) -> np.ndarray:
+    """The clean photos of ``clean`` with confounders painted (row ``r`` draws from ``(seed, r)``; ``kinds``:
+    see :func:`paint_confounders`), ``(N, S, S, 3)`` uint8. Faces whose labels place nothing are dropped."""
+    painted = []
+    for row in range(len(clean)):
+        image, done = paint_confounders(np.asarray(clean.images[row]), np.asarray(clean.labels[row]),
+                                        np.random.default_rng([seed, row]), kinds)
+        if done:
+            painted.append(image)
+    return np.stack(painted) if painted else np.zeros((0, *clean.images.shape[1:]), np.uint8)
+
+
 def score_mask_finder(finder, masked: MaskedPhotos, clean: CachedSplit, face_area: float | None = None,
-                      batch_size: int = 32) -> dict:
+                      batch_size: int = 32, confounded: np.ndarray | None = None) -> dict:
     """How well ``finder`` (a :class:`MaskFinder` or :class:`TorchFinder`) finds the masks stage's regions.
 
     On the masked photos: ``iou`` (undilated region against the exact region, pixels summed over the split),
@@ -393,7 +448,8 @@ def score_mask_finder(finder, masked: MaskedPhotos, clean: CachedSplit, face_are
     ``dilated_recall`` (share of the true mask pixels inside the dilated region: what an inpainter is given)
     and ``dilated_excess`` (pixels of the dilated region outside the true mask, per true mask pixel). On the
     clean photos of the same split (all rows): ``clean_found_rate`` (a mask found where there is none) and
-    ``clean_mean_fraction``. ``face_area``: see :func:`regions_from_probabilities`.
+    ``clean_mean_fraction``. ``confounded`` (optional, :func:`confounded_photos`): clean photos with
+    confounders, scored as ``confounded_found_rate``. ``face_area``: see :func:`regions_from_probabilities`.
     """
     settings = finder.settings
     inter = union = truth_total = covered = excess = 0
@@ -416,7 +472,16 @@ def score_mask_finder(finder, masked: MaskedPhotos, clean: CachedSplit, face_are
         for result in regions_from_probabilities(probs, settings, face_area):
             clean_found.append(result.found)
             clean_fractions.append(result.fraction)
+    confounded_found = []
+    if confounded is not None:
+        for start in range(0, len(confounded), batch_size):
+            probs = finder.probabilities(np.asarray(confounded[start:start + batch_size]))
+            confounded_found += [r.found for r in regions_from_probabilities(probs, settings, face_area)]
+    extra = {} if confounded is None else {
+        "confounded_photos": len(confounded),
+        "confounded_found_rate": float(np.mean(confounded_found)) if confounded_found else 0.0}
     return {
+        **extra,
         "masked_photos": len(masked), "clean_photos": len(clean),
         "iou": inter / union if union else 0.0,
         "mean_iou": float(np.mean(ious)) if ious else 0.0,
