@@ -81,8 +81,8 @@ def tiny_masks(tmp_path_factory):
 # 1 to 5 with the seed or the CPU's kernels (AVX-512 against AVX2), too close to the bound below
 # min_region 0.02: these photos have no framing, so the face is the whole crop, which the blob masks cover ~15 % of
 TINY = {"widths": [8, 16, 24], "input_size": 32, "epochs": 12, "batch_size": 8, "lr": 0.01, "clean_fraction": 1.0,
-        "min_region": 0.02, "dilation": 2, "threads": 1, "augment": {"affine": 0.3, "recolour": 0.3, "pattern": 0.3, "lighting": 0.3,
-                                                 "camera": 0.0}}
+        "min_region": 0.02, "dilation": 2, "threads": 1,
+        "augment": {"affine": 0.3, "recolour": 0.3, "pattern": 0.3, "lighting": 0.3, "camera": 0.0}}
 
 
 @pytest.fixture(scope="module")
