@@ -91,6 +91,10 @@ def render_synthetic_results(metrics: dict[str, dict | None]) -> str:
         f"| identity distance (dlib, lower is closer) | inpainter {inpainter['identity_distance']['inpainter']:.3f}, "
         f"Telea {inpainter['identity_distance']['telea']:.3f}, masked photo {inpainter['identity_distance']['masked']:.3f} |",
     ]
+    features = inpainter.get("parser_feature_distance")  # metrics written before it existed have none
+    if features:
+        lines.append(f"| parser-feature distance (lower is closer) | inpainter {features['inpainter']:.3f}, "
+                     f"Telea {features['telea']:.3f}, masked photo {features['masked']:.3f} |")
     return "\n".join(lines)
 
 
