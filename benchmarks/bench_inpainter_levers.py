@@ -63,7 +63,7 @@ def test_scores(model, test: MaskedSplit, guide: np.ndarray, critic: FrozenParse
     return {"test_psnr": float(np.mean([r["psnr"] for r in rows])),
             "test_psnr_whole": float(np.mean([r["psnr_whole"] for r in rows])),
             "test_identity": float(np.mean(identity)),
-            "test_parser_feature": float(photo_feature_distances(critic, restored, clean).mean())}
+            "test_parser_feature": float(photo_feature_distances(critic, {"restored": restored}, clean)["restored"].mean())}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -121,7 +121,7 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
     metrics["identity_inpainter_minus_telea"] = paired_mean_difference(distances["inpainter"], distances["telea"])
     metrics["identity_inpainter_minus_masked"] = paired_mean_difference(distances["inpainter"], distances["masked"])
     critic = FrozenParser(parser)
-    feature_distances = {name: photo_feature_distances(critic, photos, clean) for name, photos in methods.items()}
+    feature_distances = photo_feature_distances(critic, methods, clean)
     metrics["parser_feature_distance"] = {name: float(d.mean()) for name, d in feature_distances.items()}
     metrics["parser_feature_inpainter_minus_telea"] = paired_mean_difference(feature_distances["inpainter"],
                                                                              feature_distances["telea"])

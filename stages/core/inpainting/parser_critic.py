@@ -80,16 +80,22 @@ def parser_feature_distance(a: list[torch.Tensor], b: list[torch.Tensor]) -> tor
 
 
 @torch.no_grad()
-def photo_feature_distances(parser: FrozenParser, photos: np.ndarray, references: np.ndarray,
-                            batch: int = 16) -> np.ndarray:
-    """``(N,)``: :func:`parser_feature_distance` between ``photos`` and ``references``, both ``(N, S, S, 3)`` uint8."""
+def photo_feature_distances(parser: FrozenParser, photos: dict[str, np.ndarray], references: np.ndarray,
+                            batch: int = 16) -> dict[str, np.ndarray]:
+    """``{name: (N,)}``: :func:`parser_feature_distance` between each of ``photos`` and ``references``, all
+    ``(N, S, S, 3)`` uint8; the references' features are computed once per batch."""
     device = parser.mean.device
-    out = []
-    for start in range(0, len(photos), batch):
-        a, b = (torch.from_numpy(np.array(x[start:start + batch], np.float32)).movedim(-1, 1).div(127.5).sub(1)
-                for x in (photos, references))
-        out.append(parser_feature_distance(parser(a.to(device))[0], parser(b.to(device))[0]).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+    out: dict[str, list[np.ndarray]] = {name: [] for name in photos}
+
+    def features(images: np.ndarray) -> list[torch.Tensor]:
+        x = torch.from_numpy(np.array(images, np.float32)).movedim(-1, 1).div(127.5).sub(1)
+        return parser(x.to(device))[0]
+
+    for start in range(0, len(references), batch):
+        reference = features(references[start:start + batch])
+        for name, images in photos.items():
+            out[name].append(parser_feature_distance(features(images[start:start + batch]), reference).cpu().numpy())
+    return {name: np.concatenate(parts) if parts else np.zeros(0, np.float32) for name, parts in out.items()}
 
 
 def hole_parse_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
