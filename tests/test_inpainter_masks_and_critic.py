@@ -124,3 +124,20 @@ def test_training_with_fresh_masks_and_parser_terms_logs_the_gap_and_is_determin
     assert {"parser_perceptual", "parse", "val_hole_psnr", "train_hole_psnr", "train_minus_val_psnr"} <= set(row)
     assert row["train_minus_val_psnr"] == pytest.approx(row["train_hole_psnr"] - row["val_hole_psnr"])
     assert 5 < row["val_hole_psnr"] < 60
+
+
+def test_the_train_faces_scored_each_epoch_are_faces_it_trains_on(faces_project, monkeypatch):
+    from stages.core.inpainting import training
+
+    scored = []
+    original = training.ScoredPhotos.of.__func__
+
+    def recording(cls, split, rows, parser, device):
+        scored.append(list(rows))
+        return original(cls, split, rows, parser, device)
+
+    monkeypatch.setattr(training.ScoredPhotos, "of", classmethod(recording))
+    fit_inpainter(InpainterParams.from_params({**TINY, "epochs": 1, "train_limit": 5}), *faces_project,
+                  mask_params=face_mask_params())
+    val_rows, train_rows = scored
+    assert val_rows == [0, 1, 2, 3] and len(train_rows) == 4 and max(train_rows) <= 4

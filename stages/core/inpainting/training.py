@@ -422,7 +422,8 @@ def fit_inpainter(cfg: InpainterParams | dict[str, Any], masks_dir: Path, cache_
     parser = parser.to(ctx.device) if parser is not None and (cfg.parser_guide or weights.uses_parser) else None
     guide_parser = parser if cfg.parser_guide else None
     scored_val = ScoredPhotos.of(val, np.arange(len(val)), guide_parser, ctx.device)
-    train_rows = np.linspace(0, len(train) - 1, min(len(val), len(train))).round().astype(int)
+    trained = min(cfg.train_limit, len(train)) if cfg.train_limit else len(train)  # score faces it trains on
+    train_rows = np.linspace(0, trained - 1, min(len(val), trained)).round().astype(int)
     scored_train = ScoredPhotos.of(train, train_rows, guide_parser, ctx.device)
     generator_net = wrap_model(build_inpainter(cfg).to(ctx.device), ctx)
     generator, discriminator = unwrap(generator_net), PatchDiscriminator(cfg.disc_widths).to(ctx.device)
