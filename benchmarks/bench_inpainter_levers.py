@@ -42,6 +42,9 @@ ARMS = {
     "fresh_augment": {"fresh_masks": 1.0, "affine": 0.5, "photometric": 0.5},
     "fresh_perceptual": {"fresh_masks": 1.0, "loss": {"parser_perceptual": 1.0}},
     "fresh_parse": {"fresh_masks": 1.0, "loss": {"parse": 0.05}},
+    # learning by heart, without the parser's guide in training (as the last round measured it)
+    "fixed_true_labels": {"fresh_masks": 0.0, "parser_guide": 0.0},
+    "fresh_true_labels": {"fresh_masks": 1.0, "parser_guide": 0.0},
 }
 
 
