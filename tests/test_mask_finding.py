@@ -325,6 +325,7 @@ def test_clean_samples_get_confounders_and_keep_empty_targets(tmp_path):
     masked[region.astype(bool)] = (40, 90, 200)
     np.save(masks / "train_masked.npy", masked), np.save(masks / "train_masks.npy", region)
     np.save(masks / "train_source_index.npy", np.arange(n, dtype=np.int64))
+    np.save(masks / "train_landmarks.npy", np.full((n, 68, 2), np.nan, np.float32))
     none = {"hflip": 0, "affine": 0, "recolour": 0, "pattern": 0, "lighting": 0, "camera": 0}
 
     def samples(confounders):
