@@ -224,12 +224,13 @@ class InpaintingSamples(Dataset):
         known = bool(np.isfinite(landmarks).all())  # the masks stage writes finite ones; hand-made folders may not
         if rng.random() < self.fresh_masks:
             try:
-                if not known:
-                    raise FitError("no landmarks")
-                drawn = mask_photo(clean, landmarks, rng, self.mask_params)
-                masked, mask = drawn.masked, drawn.binary
+                drawn = mask_photo(clean, landmarks, rng, self.mask_params) if known else None
             except FitError:
+                drawn = None
+            if drawn is None:
                 self.kept_stage_masks += 1
+            else:
+                masked, mask = drawn.masked, drawn.binary
         if known and rng.random() < self.free_form:
             mask = mask | free_form_hole(landmarks, mask.shape, rng)
         return masked, mask, clean
