@@ -48,6 +48,7 @@ def shown(crop: np.ndarray, region: np.ndarray) -> np.ndarray:
 def score_folder(folder: Path, finder: MaskFinder, framing: Framing, tiles: list, captions: list, tag: str,
                  detector: str) -> dict:
     """Counts for one folder; appends one captioned tile per photo (``tag`` + the photo's number)."""
+    points = UPPER_FACE if detector == "centerface" else None  # as unmask_photo aligns, and parse
     counts = {"photos": 0, "with_face": 0, "found": 0, "fractions": []}
     for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES):
         counts["photos"] += 1
@@ -56,7 +57,6 @@ def score_folder(folder: Path, finder: MaskFinder, framing: Framing, tiles: list
         except BadInputError as exc:
             print(f"  {path.name}: unreadable ({exc})")
             continue
-        points = UPPER_FACE if detector == "centerface" else None  # as unmask_photo aligns, and parse
         result = find_photo_masks(image, finder, framing, detector=detector, points=points)
         if not result.faces:
             tiles.append(cv2.resize(image, (256, 256), interpolation=cv2.INTER_AREA))
