@@ -8,6 +8,9 @@ stage (``--masks``) and the cache (``--cache``), the probabilities are computed 
   percentile of the region's share of the face: the margin above ``min_region``) and ``IoU`` (pixels summed over
   the split, the region at the threshold against the exact one);
 * clean val faces: ``false`` (share with a region found where there is no mask);
+* ``close-up`` masked and clean val faces: the same faces as if the photo ended inside the crop, reflected
+  beyond its edges as ``faceparse`` fills a crop beyond a photo
+  (:func:`stages.core.mask_finding.training.cut_at_photo_edge`, drawn from ``(--seed, row)``): found and false;
 * the same clean faces with one confounder painted (:mod:`stages.core.mask_finding.confounders`; red lips, a
   beard, dark skin below the nose, a scarf leaving the mouth free; each face once per kind, drawn from
   ``(--seed, kind, row)``, unlike training's draws): the false-find rate per kind and over all.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +43,8 @@ import numpy as np
 from stages.core.data.cache_arrays import CachedSplit
 from stages.core.data.masked_arrays import MaskedPhotos
 from stages.core.mask_finding.confounders import KINDS, paint_confounders
-from stages.core.mask_finding.finder import FinderSettings, MaskFinder, face_pixels
+from stages.core.mask_finding.finder import MaskFinder, face_pixels
+from stages.core.mask_finding.training import cut_at_photo_edge
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -60,6 +65,13 @@ def painted_val(clean: CachedSplit, kind: str, seed: int) -> np.ndarray:
     return np.stack(out)
 
 
+def close_ups(images: np.ndarray, seed: int) -> np.ndarray:
+    """``images`` (N, S, S, 3), each cut at the photo's edge as a close-up (row ``r`` draws from ``(seed, r)``)."""
+    blank = np.zeros(images.shape[1:3], bool)
+    return np.stack([cut_at_photo_edge(image, blank, np.random.default_rng([seed, row]))[0]
+                     for row, image in enumerate(images)])
+
+
 def sweep_val(args) -> None:
     finder = MaskFinder(args.finder, args.threads)
     masked, clean = MaskedPhotos(args.masks, "val"), CachedSplit(args.cache, "val")
@@ -71,24 +83,30 @@ def sweep_val(args) -> None:
     masked_probs = finder.probabilities(np.asarray(masked.masked))
     truths = np.asarray(masked.masks).astype(bool)
     clean_probs = finder.probabilities(np.asarray(clean.images))
+    close_masked_probs = finder.probabilities(close_ups(np.asarray(masked.masked), args.seed))
+    close_clean_probs = finder.probabilities(close_ups(np.asarray(clean.images), args.seed))
     painted = {kind: finder.probabilities(painted_val(clean, kind, args.seed)) for kind in KINDS}
     print(f"{args.finder} on {args.masks} / {args.cache} val: {len(masked)} masked, {len(clean)} clean faces, "
           + ", ".join(f"{len(p)} {k}" for k, p in painted.items())
           + f"; face = framing hull ({face_area:.0f} of {side}² px); stored settings {finder.settings}")
-    print("| threshold | min_region | masked found | masked p5 | IoU | clean false | confounded false | "
-          + " | ".join(KINDS) + " |")
-    print("|" + "---|" * (7 + len(KINDS)))
+    print("| threshold | min_region | masked found | masked p5 | IoU | clean false | close-up found | "
+          "close-up false | confounded false | " + " | ".join(KINDS) + " |")
+    print("|" + "---|" * (9 + len(KINDS)))
     for threshold in args.thresholds:
         raw = masked_probs >= threshold
         iou = float((raw & truths).sum() / max((raw | truths).sum(), 1))
         masked_fr = fractions(masked_probs, threshold, face_area)
         clean_fr = fractions(clean_probs, threshold, face_area)
+        close_masked_fr = fractions(close_masked_probs, threshold, face_area)
+        close_clean_fr = fractions(close_clean_probs, threshold, face_area)
         kind_fr = {k: fractions(p, threshold, face_area) for k, p in painted.items()}
         for min_region in args.min_regions:
             per_kind = {k: int((f >= min_region).sum()) for k, f in kind_fr.items()}
             total = sum(len(f) for f in kind_fr.values())
             print(f"| {threshold:.2f} | {min_region:.3f} | {int((masked_fr >= min_region).sum())}/{len(masked)} | "
                   f"{np.percentile(masked_fr, 5):.2f} | {iou:.3f} | {int((clean_fr >= min_region).sum())}/{len(clean)} | "
+                  f"{int((close_masked_fr >= min_region).sum())}/{len(masked)} | "
+                  f"{int((close_clean_fr >= min_region).sum())}/{len(clean)} | "
                   f"{sum(per_kind.values())}/{total} | "
                   + " | ".join(f"{per_kind[k]}/{len(kind_fr[k])}" for k in KINDS) + " |")
 
@@ -120,7 +138,7 @@ def count_photos(args) -> None:
                 continue
             probs = finder.probabilities(np.stack([face.crop for face in found.faces]))
             for threshold, min_region in grid:
-                settings = FinderSettings(stored.input_size, threshold, min_region, stored.dilation)
+                settings = replace(stored, threshold=threshold, min_region=min_region)
                 if any(r.found for r in regions_from_probabilities(probs, settings, face_area)):
                     counts[kind][(threshold, min_region)] += 1
     print(f"{args.finder} on {args.photos} (faceparse unmask's path: CenterFace, upper-face alignment, "

@@ -18,18 +18,21 @@ from stages.core.mask_finding.finder import (
     face_pixels,
     find_mask,
     regions_from_probabilities,
+    stretch_contrast,
 )
 from stages.core.mask_finding.training import (
     FinderAugmentParams,
     FinderSamples,
     MaskFinderParams,
     checkpoint_payload,
+    cut_at_photo_edge,
     export_finder_onnx,
     fit_mask_finder,
     pattern_texture,
     restyle_region,
     score_mask_finder,
 )
+from stages.core.models.mask_finder import MaskFinderNet
 
 SIZE = 64
 
@@ -107,6 +110,44 @@ def test_restyling_changes_only_the_mask_pixels():
     assert np.array_equal(untouched, masked[0])
 
 
+def test_a_skin_toned_mask_takes_the_visible_skin_colour_and_keeps_its_shading():
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    image = np.full((SIZE, SIZE, 3), (30, 90, 200), np.uint8)  # a blue mask over ...
+    skin = yy < SIZE // 2
+    image[skin] = (200, 150, 120)  # ... a face whose visible skin is peach
+    region = ~skin
+    image[region & (xx % 8 < 4)] = (20, 60, 150)  # the drawn mask's folds: darker stripes
+    toned = [restyle_region(image, region, np.random.default_rng(seed), 0.0, 0.0, skin_tone=1.0, skin=skin)
+             for seed in range(8)]
+    for out in toned:
+        assert np.array_equal(out[~region], image[~region])
+        mean = out[region].astype(float).mean(axis=0)
+        assert np.all(np.abs(mean - (200, 150, 120)) < 0.3 * np.array((200, 150, 120))), mean
+        stripes = region & (xx % 8 < 4)
+        assert out[stripes].mean() < out[region & ~stripes].mean()  # the folds stay darker
+    assert len({tuple(o[region].mean(axis=0).round()) for o in toned}) > 4  # near the skin, not the same each time
+    unknown = restyle_region(image, region, np.random.default_rng(0), 0.0, 0.0, skin_tone=1.0, skin=None)
+    assert np.array_equal(unknown, image), "without visible skin nothing is restyled"
+
+
+def test_a_close_up_keeps_the_photo_inside_and_reflects_image_and_region_alike():
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    coords = np.stack([yy, xx, np.zeros_like(yy)], axis=2).astype(np.uint8)  # each pixel names where it came from
+    region = (yy > 40) & (np.abs(xx - 32) < 18)
+    cut_any = False
+    for seed in range(10):
+        out, out_region = cut_at_photo_edge(coords, region, np.random.default_rng(seed))
+        assert out.shape == coords.shape and out_region.shape == region.shape and out_region.dtype == bool
+        src_y, src_x = out[..., 0].astype(int), out[..., 1].astype(int)
+        assert np.array_equal(out_region, region[src_y, src_x]), "a reflected pixel keeps its source's label"
+        top, bottom, left, right = src_y.min(), src_y.max() + 1, src_x.min(), src_x.max() + 1
+        assert top <= 0.35 * SIZE and bottom >= 0.66 * SIZE and left <= 0.25 * SIZE and right >= 0.75 * SIZE
+        inside = (yy >= top) & (yy < bottom) & (xx >= left) & (xx < right)
+        assert np.array_equal(out[inside], coords[inside]), "the photo stays where it was"
+        cut_any |= bool((~inside).any())
+    assert cut_any
+
+
 def test_patterns_are_varied_rgb_images():
     textures = [pattern_texture(np.random.default_rng(seed), 48) for seed in range(12)]
     assert all(t.shape == (48, 48, 3) for t in textures)
@@ -135,6 +176,24 @@ def test_samples_hold_masked_photos_then_clean_photos_with_empty_targets(tiny_ma
     first = augmented[5][0]
     augmented.set_epoch(0)
     assert torch.equal(first, augmented[5][0]), "an epoch's augmentation is reproducible"
+
+
+def test_a_masked_sample_reads_the_labels_of_the_photo_its_mask_was_drawn_on(tmp_path):
+    clean, masked, regions = masked_blobs(4, 5)
+    cache, masks = tmp_path / "cache", tmp_path / "masks"
+    cache.mkdir(), masks.mkdir()
+    labels = np.arange(4, dtype=np.uint8)[:, None, None] * np.ones((1, SIZE, SIZE), np.uint8)
+    np.save(cache / "val_images.npy", clean)
+    np.save(cache / "val_labels.npy", labels)
+    np.save(cache / "val_landmarks.npy", np.full((4, 68, 2), np.nan, np.float32))
+    pd.DataFrame({"row": range(4), "id": range(4), "source": "blobs"}).to_csv(cache / "val_ids.csv", index=False)
+    source = np.array([3, 1], np.int64)  # the masks stage kept two photos, made from cache rows 3 and 1
+    np.save(masks / "val_masked.npy", masked[source])
+    np.save(masks / "val_masks.npy", regions[source])
+    np.save(masks / "val_source_index.npy", source)
+    np.save(masks / "val_landmarks.npy", np.full((2, 68, 2), np.nan, np.float32))
+    samples = FinderSamples(MaskedPhotos(masks, "val"), CachedSplit(cache, "val"), 32, clean_fraction=1.0)
+    assert [int(samples.labels(i)[0, 0]) for i in range(len(samples))] == [3, 1, 0, 3]
 
 
 # --------------------------------------------------------------------------------------- training, scoring
@@ -208,6 +267,36 @@ def test_regions_below_the_minimum_are_no_mask_and_dilation_grows_by_a_disc():
     distance = np.hypot(*(np.mgrid[:15, :15] - 7))
     assert disc[distance <= 3].all() and not disc[distance > 3.7].any()
     assert np.array_equal(dilate(point, 0), point)
+
+
+def test_a_washed_out_crop_is_stretched_to_the_full_range_keeping_its_hues():
+    rng = np.random.default_rng(0)
+    washed = np.clip(rng.normal(0, 1, (32, 32, 1)) * 12 + (150, 130, 120), 0, 255).astype(np.uint8)  # warm, flat
+    out = stretch_contrast(washed, 1.0)
+    before, after = washed.astype(float).mean(axis=2), out.astype(float).mean(axis=2)
+    assert after.std() > 3 * before.std()
+    assert np.percentile(after, 1) < 40 and np.percentile(after, 99) > 215  # channels clip beyond 0 and 255
+    red, blue = out[..., 0].astype(float), out[..., 2].astype(float)
+    assert (red >= blue).mean() > 0.99, "one gain for all channels: the warm cast stays warm"
+    assert np.array_equal(stretch_contrast(washed, 0.0), washed)
+    full = np.concatenate([np.zeros((16, 32, 3), np.uint8), np.full((16, 32, 3), 255, np.uint8)])
+    assert np.array_equal(stretch_contrast(full, 1.0), full), "a crop spanning the range is left alone"
+
+
+def test_the_finder_stretches_its_inputs_as_its_settings_say(tmp_path):
+    torch.manual_seed(0)
+    model = MaskFinderNet((8, 16)).eval()
+    export_finder_onnx(model, tmp_path / "plain.onnx", FinderSettings(32, contrast_percentile=0.0))
+    export_finder_onnx(model, tmp_path / "stretch.onnx", FinderSettings(32, contrast_percentile=2.0))
+    plain, stretching = MaskFinder(tmp_path / "plain.onnx", 1), MaskFinder(tmp_path / "stretch.onnx", 1)
+    assert stretching.settings.contrast_percentile == 2.0
+    washed = np.clip(np.random.default_rng(1).normal(140, 15, (2, 32, 32, 3)), 0, 255).astype(np.uint8)
+    stretched = np.stack([stretch_contrast(c, 2.0) for c in washed])
+    assert np.allclose(stretching.probabilities(washed), plain.probabilities(stretched), atol=1e-5)
+    assert not np.allclose(stretching.probabilities(washed), plain.probabilities(washed), atol=1e-3)
+    older = FinderSettings.from_metadata({"mask_finder": '{"input_size": 32, "threshold": 0.5, "min_region": 0.2, '
+                                                         '"dilation": 6}'}, "old.onnx")
+    assert older.contrast_percentile == 0.0, "a finder exported before the stretch is served without it"
 
 
 def test_the_face_is_the_template_hull():

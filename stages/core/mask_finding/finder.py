@@ -15,7 +15,11 @@ crop is shrunk to the finder's input side, its probabilities are scaled back up 
   to 20 % no masked val face is lost on CelebAMask-HQ but one of 308, while the false regions of red lips,
   beards, dark skin below the nose and scarves, which stay below a fifth of the face, fall by two thirds;
 - ``dilation``: the region found grows by this many crop pixels, so that no edge of the mask is left for an
-  inpainter to copy into the restored face.
+  inpainter to copy into the restored face;
+- ``contrast_percentile``: before the network, each shrunk crop's brightness is stretched so that this
+  percentile of its luma and the one as far from the top become black and white (:func:`stretch_contrast`;
+  0: off, as for finders trained before it). Washed-out photos (selfie filters with lifted blacks, haze)
+  otherwise hid a white mask from the finder.
 
 Settings are read from the model (ONNX metadata, or the checkpoint's config); each can be overridden.
 """
@@ -36,12 +40,13 @@ NO_MASK_FRACTION = 0.2
 @dataclass(frozen=True)
 class FinderSettings:
     """``input_size``: the network's side; ``threshold``: probability; ``min_region``: fraction of the face;
-    ``dilation``: pixels of the aligned crop."""
+    ``dilation``: pixels of the aligned crop; ``contrast_percentile``: :func:`stretch_contrast`'s (0: off)."""
 
     input_size: int = 96
     threshold: float = 0.5
     min_region: float = NO_MASK_FRACTION
     dilation: int = 6
+    contrast_percentile: float = 0.0
 
     def metadata(self) -> dict[str, str]:
         """The settings as ONNX metadata (string values)."""
@@ -53,7 +58,7 @@ class FinderSettings:
             raise ValueError(f"{path}: not a mask finder export (no mask_finder metadata)")
         values = json.loads(metadata["mask_finder"])
         return cls(int(values["input_size"]), float(values["threshold"]), float(values["min_region"]),
-                   int(values["dilation"]))
+                   int(values["dilation"]), float(values.get("contrast_percentile", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,9 @@ class MaskFinder:
         side, size = crops.shape[1], self.settings.input_size
         out = np.empty(crops.shape[:3], np.float32)
         for start in range(0, len(crops), batch_size):
-            batch = np.stack([resize_image(c, size) for c in crops[start:start + batch_size]])
+            percentile = self.settings.contrast_percentile
+            batch = np.stack([stretch_contrast(resize_image(c, size), percentile)
+                              for c in crops[start:start + batch_size]])
             probs = 1 / (1 + np.exp(-self.logits(batch).astype(np.float32)))
             out[start:start + batch_size] = [cv2.resize(p, (side, side), interpolation=cv2.INTER_LINEAR) for p in probs]
         return out
@@ -129,6 +136,19 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
         return np.ascontiguousarray(image)
     interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
     return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interpolation)
+
+
+def stretch_contrast(image: np.ndarray, percentile: float) -> np.ndarray:
+    """``image`` (s, s, 3) uint8 with its luma's ``percentile`` and ``100 - percentile`` percentiles taken to 0
+    and 255 by one gain and offset for all three channels, so that hues keep (0: unchanged). A gain above 1
+    only: a photo already spanning the range is not flattened."""
+    if percentile <= 0:
+        return image
+    pixels = image.astype(np.float32)
+    low, high = np.percentile(pixels.mean(axis=2), (percentile, 100 - percentile))
+    if high - low >= 255:
+        return image
+    return np.clip((pixels - low) * (255 / max(high - low, 1.0)) + 0.5, 0, 255).astype(np.uint8)
 
 
 def dilate(region: np.ndarray, pixels: int) -> np.ndarray:

@@ -5,9 +5,11 @@ Training data is the masks stage's output, whose regions are exact (every pixel 
 ``data/cache/{split}_images.npy`` with an empty target, so that the finder learns to say "no mask".
 Drawn masks are few kinds in few colours; real ones are surgical, KN95, cloth, fashion and printed masks in any
 colour and light. So the mask pixels are restyled before the usual augmentations (:func:`restyle_region`):
-recoloured (hue, saturation, value) or covered with a printed pattern (stripes, checks, dots, noise textures,
-printed shapes) that keeps the drawn shading; and the photo gets light changes (brightness ramps, shadows,
-gamma) and camera effects (blur, noise, JPEG, downscaling). Clean photos often get confounders painted, placed by
+recoloured (hue, saturation, value), covered with a printed pattern (stripes, checks, dots, noise textures,
+printed shapes) or toned like the wearer's own skin (beige, peach and nude masks, or a white one under warm
+light, are where the finder missed real masks), each keeping the drawn shading; and the photo gets light
+changes (brightness ramps, shadows, gamma, colour temperature) and camera effects (blur, noise, JPEG,
+downscaling). Clean photos often get confounders painted, placed by
 their labels (:mod:`stages.core.mask_finding.confounders`: red lips, beards, dark skin below the nose, scarves
 that leave the mouth free), with their target left empty: real unmasked faces with these are where the finder
 found false masks.
@@ -48,6 +50,7 @@ from stages.core.mask_finding.finder import (
     MaskFinder,
     regions_from_probabilities,
     resize_image,
+    stretch_contrast,
 )
 from stages.core.models.mask_finder import MaskFinderNet
 from stages.core.models.preprocessing import normalise
@@ -56,9 +59,11 @@ log = logging.getLogger(__name__)
 
 
 class FinderAugmentParams(ParamsSection):
-    """``mask_finder.augment``: probabilities. ``recolour`` and ``pattern`` restyle the mask pixels (one or the
-    other, so their sum is at most 1); ``lighting``: brightness/contrast, gamma, a brightness ramp or shadows;
-    ``camera``: blur, noise, JPEG or downscaling; ``affine`` with ``scale_limit``, ``rotate_limit`` (degrees)
+    """``mask_finder.augment``: probabilities. ``recolour``, ``pattern`` and ``skin_tone`` restyle the mask
+    pixels (one of them, so their sum is at most 1); ``lighting``: brightness/contrast, gamma, a brightness ramp,
+    shadows or a colour temperature;
+    ``camera``: blur, noise, JPEG or downscaling; ``close_up``: the photo ends inside the crop
+    (:func:`cut_at_photo_edge`); ``affine`` with ``scale_limit``, ``rotate_limit`` (degrees)
     and ``shift_limit`` (fraction of the side): aligned real faces sit less exactly than drawn ones;
     ``confounders``: a clean photo gets one or two confounders painted
     (:func:`stages.core.mask_finding.confounders.paint_confounders`), its target staying empty."""
@@ -69,17 +74,19 @@ class FinderAugmentParams(ParamsSection):
     scale_limit: float = Field(0.15, ge=0, lt=1)
     rotate_limit: float = Field(15, ge=0, le=180)
     shift_limit: float = Field(0.08, ge=0, le=0.5)
-    recolour: float = Field(0.4, ge=0, le=1)
-    pattern: float = Field(0.4, ge=0, le=1)
+    recolour: float = Field(0.35, ge=0, le=1)
+    pattern: float = Field(0.35, ge=0, le=1)
+    skin_tone: float = Field(0.2, ge=0, le=1)
     lighting: float = Field(0.6, ge=0, le=1)
     camera: float = Field(0.5, ge=0, le=1)
     confounders: float = Field(0.5, ge=0, le=1)
+    close_up: float = Field(0.3, ge=0, le=1)
 
     @model_validator(mode="after")
     def _one_restyle(self):
-        if self.recolour + self.pattern > 1:
-            raise ValueError(f"recolour + pattern must be at most 1 (one restyle per photo), got "
-                             f"{self.recolour} + {self.pattern}")
+        if self.recolour + self.pattern + self.skin_tone > 1:
+            raise ValueError(f"recolour + pattern + skin_tone must be at most 1 (one restyle per photo), got "
+                             f"{self.recolour} + {self.pattern} + {self.skin_tone}")
         return self
 
 
@@ -89,7 +96,8 @@ class MaskFinderParams(ParamsSection):
     ``widths``: channels of the network's levels; ``input_size``: the side the aligned crop is shrunk to (a
     multiple of 2 ** len(widths)); ``clean_fraction``: unmasked photos added to training, per masked photo;
     ``threshold``, ``min_region`` (fraction of the face) and ``dilation`` (crop pixels): how a probability map
-    becomes a region, stored with the model (see :mod:`stages.core.mask_finding.finder`);
+    becomes a region, and ``contrast_percentile``: how each input is stretched (training's inputs too); all
+    stored with the model (see :mod:`stages.core.mask_finding.finder`);
     ``train_limit`` (0 = all): the first N masked training photos, for smoke runs.
     """
 
@@ -104,6 +112,7 @@ class MaskFinderParams(ParamsSection):
     threshold: float = Field(0.5, gt=0, lt=1)
     min_region: float = Field(NO_MASK_FRACTION, ge=0, lt=1)
     dilation: int = Field(6, ge=0)
+    contrast_percentile: float = Field(1.0, ge=0, lt=50)
     train_limit: int = Field(0, ge=0)
     augment: FinderAugmentParams = FinderAugmentParams()
     threads: int = Field(2, ge=1)
@@ -117,7 +126,8 @@ class MaskFinderParams(ParamsSection):
         return self
 
     def settings(self) -> FinderSettings:
-        return FinderSettings(self.input_size, self.threshold, self.min_region, self.dilation)
+        return FinderSettings(self.input_size, self.threshold, self.min_region, self.dilation,
+                              self.contrast_percentile)
 
 
 # ------------------------------------------------------------------------------------------ restyling the mask
@@ -179,23 +189,41 @@ def _hsv_shift(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
 
 
-def restyle_region(image: np.ndarray, region: np.ndarray, rng: np.random.Generator, recolour: float,
-                   pattern: float) -> np.ndarray:
-    """``image`` (S, S, 3) uint8 with the pixels of ``region`` (S, S) bool recoloured (probability ``recolour``)
-    or printed with :func:`pattern_texture` (probability ``pattern``); other pixels are unchanged.
+def skin_colour(image: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
+    """The median ``(3,)`` float32 RGB of ``image`` (H, W, 3) over ``skin`` (H, W) bool; None under 20 pixels."""
+    if int(skin.sum()) < 20:
+        return None
+    return np.median(image[skin].astype(np.float32), axis=0)
 
-    A print keeps the drawn mask's shading: it is multiplied by the region's brightness relative to its mean.
+
+def restyle_region(image: np.ndarray, region: np.ndarray, rng: np.random.Generator, recolour: float,
+                   pattern: float, skin_tone: float = 0.0, skin: np.ndarray | None = None) -> np.ndarray:
+    """``image`` (S, S, 3) uint8 with the pixels of ``region`` (S, S) bool recoloured (probability ``recolour``),
+    printed with :func:`pattern_texture` (probability ``pattern``) or toned like the face's visible skin
+    (probability ``skin_tone``; ``skin`` (S, S) bool: the face-skin pixels outside the region, None or too few:
+    no restyle); other pixels are unchanged.
+
+    A print or a skin tone keeps the drawn mask's shading: it is multiplied by the region's brightness relative
+    to its mean. A skin tone is the skin's median colour, its brightness scaled by 0.8 to 1.2 and each channel by
+    0.93 to 1.07, so that the mask is near the skin's colour but not the same.
     """
     draw = rng.random()
-    if not region.any() or draw >= recolour + pattern:
+    if not region.any() or draw >= recolour + pattern + skin_tone:
         return image
     out = image.astype(np.float32)
     if draw < recolour:
         styled = _hsv_shift(image, rng)
     else:
+        if draw < recolour + pattern:
+            colours = pattern_texture(rng, image.shape[0])
+        else:
+            tone = skin_colour(image, skin) if skin is not None else None
+            if tone is None:
+                return image
+            colours = tone * rng.uniform(0.8, 1.2) * rng.uniform(0.93, 1.07, 3)
         luma = out.mean(axis=2)
         shading = np.clip(luma / max(float(luma[region].mean()), 1.0), 0.4, 1.6) ** rng.uniform(0.5, 1.0)
-        styled = pattern_texture(rng, image.shape[0]) * shading[..., None]
+        styled = colours * shading[..., None]
     strength = rng.uniform(0.75, 1.0)
     out[region] += (styled[region] - out[region]) * strength
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
@@ -210,6 +238,25 @@ def brightness_ramp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image.astype(np.float32) * ramp[..., None], 0, 255).astype(np.uint8)
 
 
+def cut_at_photo_edge(image: np.ndarray, region: np.ndarray, rng: np.random.Generator
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A close-up: ``image`` (S, S, 3) and ``region`` (S, S) as if the photo ended inside the aligned crop,
+    reflected beyond its edges as :func:`stages.core.inference.alignment.warp_into_framing` fills a crop beyond a
+    photo (the reflected mask pixels stay mask: they look like it). The photo's bottom edge falls anywhere from
+    below the nose tip to the crop's edge, its top from the crop's edge to the brows, its sides anywhere
+    outside the jaw's corners of the framing template (eyes at 0.48 of the side, mouth at 0.74, chin at 0.93).
+
+    Written here, not taken from albumentations: its crops and pads do not put the cut back where it was."""
+    size = image.shape[0]
+    top, bottom = int(rng.uniform(0, 0.35) * size), int(rng.uniform(0.66, 1.0) * size)
+    left, right = int(rng.uniform(0, 0.25) * size), int(rng.uniform(0.75, 1.0) * size)
+    borders = (top, size - bottom, left, size - right)
+    image = cv2.copyMakeBorder(np.ascontiguousarray(image[top:bottom, left:right]), *borders, cv2.BORDER_REFLECT_101)
+    region = cv2.copyMakeBorder(np.ascontiguousarray(region[top:bottom, left:right]).astype(np.uint8), *borders,
+                                cv2.BORDER_REFLECT_101)
+    return image, region.astype(bool)
+
+
 def build_finder_augmentation(cfg: FinderAugmentParams) -> A.Compose:
     """Geometry (flip, affine; the target follows with nearest-neighbour), light and camera effects."""
     steps: list[A.BasicTransform] = [A.HorizontalFlip(p=cfg.hflip)]
@@ -222,7 +269,7 @@ def build_finder_augmentation(cfg: FinderAugmentParams) -> A.Compose:
         steps.append(A.OneOf([A.RandomBrightnessContrast(0.3, 0.3), A.RandomGamma((60, 160)),
                               A.RandomShadow(shadow_roi=(0, 0, 1, 1), num_shadows_limit=(1, 2),
                                              shadow_intensity_range=(0.2, 0.6)),
-                              A.HueSaturationValue(10, 25, 20)], p=cfg.lighting))
+                              A.HueSaturationValue(10, 25, 20), A.PlanckianJitter()], p=cfg.lighting))
     if cfg.camera:
         steps.append(A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.GaussNoise(std_range=(0.02, 0.08)),
                               A.ImageCompression(quality_range=(30, 90)),
@@ -245,13 +292,17 @@ class FinderSamples(Dataset):
     rows of the cache split) with empty targets. Items: ``(3, s, s)`` float image, ``(1, s, s)`` float target.
 
     ``augment`` (training only) restyles the mask pixels, paints confounders on clean photos (probability
-    ``augment.confounders``), then applies :func:`build_finder_augmentation`.
+    ``augment.confounders``), then applies :func:`build_finder_augmentation` and maybe
+    :func:`cut_at_photo_edge`. Every item's contrast is then stretched as the finder stretches its inputs
+    (:func:`stages.core.mask_finding.finder.stretch_contrast` at ``contrast_percentile``).
     Call ``set_epoch`` before each epoch: the restyling of item ``i`` draws from ``(seed, epoch, i)``.
     """
 
     def __init__(self, masked: MaskedPhotos, clean: CachedSplit, size: int, clean_fraction: float,
-                 augment: FinderAugmentParams | None = None, seed: int = 0, limit: int = 0):
+                 augment: FinderAugmentParams | None = None, seed: int = 0, limit: int = 0,
+                 contrast_percentile: float = 0.0):
         self.masked, self.clean, self.size = masked, clean, size
+        self.contrast_percentile = contrast_percentile
         self.masked_count = min(len(masked), limit) if limit else len(masked)
         count = int(round(clean_fraction * self.masked_count))
         self.clean_rows = np.linspace(0, len(clean) - 1, count).round().astype(int) if count and len(clean) else []
@@ -267,12 +318,14 @@ class FinderSamples(Dataset):
     def __len__(self) -> int:
         return self.masked_count + len(self.clean_rows)
 
-    def labels(self, i: int) -> np.ndarray | None:
-        """The ``(s, s)`` label map of clean item ``i`` at the input side (nearest neighbour); None for a masked
-        item."""
+    def labels(self, i: int) -> np.ndarray:
+        """The ``(s, s)`` label map of item ``i``'s clean photo at the input side (nearest neighbour); for a
+        masked item, of the cache photo its mask was drawn on."""
         if i < self.masked_count:
-            return None
-        labels = np.asarray(self.clean.labels[self.clean_rows[i - self.masked_count]])
+            row = int(self.masked.source_index[i])
+        else:
+            row = int(self.clean_rows[i - self.masked_count])
+        labels = np.asarray(self.clean.labels[row])
         if labels.shape[0] == self.size:
             return labels
         return cv2.resize(labels, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
@@ -290,13 +343,18 @@ class FinderSamples(Dataset):
         image, region = self.photo(i)
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
-            image = restyle_region(image, region, rng, self.augment.recolour, self.augment.pattern)
+            skin = (self.labels(i) == FACE) & ~region if self.augment.skin_tone and region.any() else None
+            image = restyle_region(image, region, rng, self.augment.recolour, self.augment.pattern,
+                                   self.augment.skin_tone, skin)
             if i >= self.masked_count and self.augment.confounders and rng.random() < self.augment.confounders:
                 image, _ = paint_confounders(image, self.labels(i), rng)  # the target stays empty
             if rng.random() < self.augment.lighting / 2:
                 image = brightness_ramp(image, rng)
             out = self.transform(image=image, mask=region.astype(np.uint8))
             image, region = out["image"], out["mask"] > 0
+            if rng.random() < self.augment.close_up:
+                image, region = cut_at_photo_edge(image, region, rng)
+        image = stretch_contrast(image, self.contrast_percentile)
         return torch.from_numpy(normalise(image)), torch.from_numpy(region.astype(np.float32))[None]
 
 
@@ -341,7 +399,7 @@ def fit_mask_finder(cfg: MaskFinderParams | dict[str, Any], masks_dir: Path, cac
     cfg = cfg if isinstance(cfg, MaskFinderParams) else MaskFinderParams.from_params(cfg)
     seed_everything(cfg.seed, cfg.threads)
     train = FinderSamples(MaskedPhotos(masks_dir, "train"), CachedSplit(cache_dir, "train"), cfg.input_size,
-                          cfg.clean_fraction, cfg.augment, cfg.seed, cfg.train_limit)
+                          cfg.clean_fraction, cfg.augment, cfg.seed, cfg.train_limit, cfg.contrast_percentile)
     val_masked, val_clean = MaskedPhotos(masks_dir, "val"), CachedSplit(cache_dir, "val")
     val_confounded = confounded_photos(val_clean, cfg.seed) if cfg.augment.confounders else None
     val_face = label_face_area(val_clean)
