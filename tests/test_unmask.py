@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 from inference_fixtures import UNMASK_SIZE as SIZE
-from inference_fixtures import tiny_unmask_models
+from inference_fixtures import tiny_onnx_parser, tiny_unmask_models
 from masks_fixtures import astronaut_face
 from PIL import Image
 
@@ -68,6 +68,17 @@ def test_a_masked_face_is_restored_inside_the_found_region_only(models):
     margin = 2 * int(np.ceil(2 * sigma)) + 2
     reach = cv2.dilate(footprint.astype(np.uint8), np.ones((2 * margin + 1,) * 2, np.uint8)) > 0
     assert not changed[~reach].any()
+
+
+def test_a_parser_of_another_input_size_than_the_inpainter_parses_the_crop_at_its_own(models, tmp_path):
+    face, _ = astronaut_face()
+    image = cv2.copyMakeBorder(face, 160, 160, 160, 160, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    finder, framing = MaskFinder(models / "finder_all.onnx", 1), Framing.load(models / "framing.json")
+    parser = ParserModel(tiny_onnx_parser(tmp_path / "parser_64.onnx", SIZE // 2), 1)
+    assert parser.size != InpainterModel(models / "inpainter.onnx", 1).size
+    result = unmask_photo(image, finder, parser, InpainterModel(models / "inpainter.onnx", 1), framing)
+    assert result.restored_faces == 1 and result.faces[0]["status"] == "restored"
+    assert not np.array_equal(result.restored, image)
 
 
 def test_cli_unmask_writes_photo_json_and_comparison_and_reports_bad_files(tmp_path, models, capsys):

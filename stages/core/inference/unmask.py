@@ -18,7 +18,7 @@ import numpy as np
 from stages.core.inference.alignment import UPPER_FACE, Framing
 from stages.core.inference.parsing import ParserModel, onnx_session
 from stages.core.inference.photo_masks import find_photo_masks
-from stages.core.mask_finding.finder import MaskFinder
+from stages.core.mask_finding.finder import MaskFinder, resize_image
 
 
 class InpainterModel:
@@ -151,7 +151,8 @@ def unmask_photo(image: np.ndarray, finder: MaskFinder, parser: ParserModel, inp
                                  f"below {100 * finder.settings.min_region:.0f}%)")
             result.faces.append(summary)
             continue
-        labels = parser.mirror_averaged_labels(face.crop[None])  # the benchmark's guide (inpainter_evaluation)
+        crop = face.crop if parser.size == len(face.crop) else resize_image(face.crop, parser.size)
+        labels = parser.mirror_averaged_labels(crop[None])  # the benchmark's guide (inpainter_evaluation)
         if labels.shape[1:] != face.mask.region.shape:
             labels = np.stack([cv2.resize(lab.astype(np.uint8), face.mask.region.shape[::-1],
                                           interpolation=cv2.INTER_NEAREST) for lab in labels])
