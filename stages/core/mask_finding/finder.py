@@ -121,8 +121,8 @@ class MaskFinder:
             raise ValueError(f"expected (N, S, S, 3) aligned faces, got {crops.shape}")
         side, size = crops.shape[1], self.settings.input_size
         out = np.empty(crops.shape[:3], np.float32)
+        percentile = self.settings.contrast_percentile
         for start in range(0, len(crops), batch_size):
-            percentile = self.settings.contrast_percentile
             batch = np.stack([stretch_contrast(resize_image(c, size), percentile)
                               for c in crops[start:start + batch_size]])
             probs = 1 / (1 + np.exp(-self.logits(batch).astype(np.float32)))
