@@ -45,6 +45,8 @@ ARMS = {
     # learning by heart, without the parser's guide in training (as the last round measured it)
     "fixed_true_labels": {"fresh_masks": 0.0, "parser_guide": 0.0},
     "fresh_true_labels": {"fresh_masks": 1.0, "parser_guide": 0.0},
+    # no label map at all: the generator draws the mouth from the visible face alone
+    "fresh_unguided": {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0},
 }
 
 
