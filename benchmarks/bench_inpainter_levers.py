@@ -47,6 +47,9 @@ ARMS = {
     "fresh_true_labels": {"fresh_masks": 1.0, "parser_guide": 0.0},
     # no label map at all: the generator draws the mouth from the visible face alone
     "fresh_unguided": {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0},
+    # capacity: every level of the unguided generator about 1.33 and 2 times as wide (2.4 M and 4.4 M weights, not 1.1 M)
+    "fresh_unguided_wide": {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0, "widths": [32, 64, 128, 192]},
+    "fresh_unguided_wider": {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0, "widths": [48, 96, 192, 256]},
 }
 
 
