@@ -35,6 +35,7 @@ from stages.core.inpainting.parser_critic import FrozenParser, photo_feature_dis
 from stages.core.inpainting.training import InpainterParams, MaskedSplit, classical_inpaint, fit_inpainter, inpaint  # noqa: E402
 from stages.core.masks.config import MaskParams  # noqa: E402
 
+UNGUIDED = {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0}
 ARMS = {
     "fixed": {"fresh_masks": 0.0},
     "fresh": {"fresh_masks": 1.0},
@@ -46,10 +47,10 @@ ARMS = {
     "fixed_true_labels": {"fresh_masks": 0.0, "parser_guide": 0.0},
     "fresh_true_labels": {"fresh_masks": 1.0, "parser_guide": 0.0},
     # no label map at all: the generator draws the mouth from the visible face alone
-    "fresh_unguided": {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0},
+    "fresh_unguided": UNGUIDED,
     # capacity: every level of the unguided generator about 1.33 and 2 times as wide (2.4 M and 4.4 M weights, not 1.1 M)
-    "fresh_unguided_wide": {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0, "widths": [32, 64, 128, 192]},
-    "fresh_unguided_wider": {"fresh_masks": 1.0, "guided": False, "parser_guide": 0.0, "widths": [48, 96, 192, 256]},
+    "fresh_unguided_wide": {**UNGUIDED, "widths": [32, 64, 128, 192]},
+    "fresh_unguided_wider": {**UNGUIDED, "widths": [48, 96, 192, 256]},
 }
 
 
