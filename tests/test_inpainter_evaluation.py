@@ -109,3 +109,21 @@ def test_face_descriptor_is_repeatable_and_moves_when_the_mouth_is_hidden():
     damaged[y0:y1, x0:x1] = 128
     assert descriptor_distance(face_descriptor(damaged, landmarks), reference) > 0.05
     assert np.isfinite(reference).all()
+
+
+def test_identity_distances_leave_out_the_same_faces_for_every_method():
+    from masks_fixtures import astronaut_face
+
+    from stages.core.inpainting.evaluation import identity_distances
+
+    image, landmarks = astronaut_face()
+    clean = np.stack([image, image, image])
+    hidden = clean.copy()
+    x0, y0 = landmarks[48:68].min(0).astype(int) - 10
+    x1, y1 = landmarks[48:68].max(0).astype(int) + 10
+    hidden[:, y0:y1, x0:x1] = 128
+    points = np.stack([landmarks, np.full_like(landmarks, np.nan), landmarks])
+    distances = identity_distances({"clean": clean, "hidden": hidden}, clean, points)
+    assert len(distances["clean"]) == len(distances["hidden"]) == 2  # the face without landmarks is left out of both
+    assert distances["clean"] == pytest.approx([0, 0], abs=1e-5)
+    assert min(distances["hidden"]) > 0.05

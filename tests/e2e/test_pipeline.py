@@ -82,8 +82,10 @@ def test_loss_experiment_reruns_only_training_distillation_deploy_inpainter_and_
 
 
 def test_queued_architecture_sweep_runs_and_compares(project):
+    # two archs keep the queue's point (each run in its own copy, then compared) at half the training: regseg is the
+    # baseline's own parser (restored from the run cache), and Unet runs through every unit test already
     root, env = project
-    run(["dvc", "exp", "run", "--queue", "-S", "parser.arch=Unet,DeepLabV3Plus,regseg"], root, env)
+    run(["dvc", "exp", "run", "--queue", "-S", "parser.arch=DeepLabV3Plus,regseg"], root, env)
     run(["dvc", "queue", "start", "-j", "1"], root, env)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -92,7 +94,7 @@ def test_queued_architecture_sweep_runs_and_compares(project):
             break
         time.sleep(3)
     assert "Failed" not in status, status + run(["dvc", "queue", "logs", status.split()[-1]], root, env)
-    assert status.count("Success") == 3, status
+    assert status.count("Success") == 2, status
     show = run(["dvc", "exp", "show", "--no-pager", "--csv"], root, env)
-    for arch in ("Unet", "DeepLabV3Plus", "regseg"):
+    for arch in ("DeepLabV3Plus", "regseg"):
         assert arch in show, show

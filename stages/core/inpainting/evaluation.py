@@ -60,6 +60,20 @@ def image_scores(pred: np.ndarray, clean: np.ndarray, mask: np.ndarray) -> dict[
             "ssim_whole": masked_ssim(pred, clean, whole)}
 
 
+def identity_distances(methods: dict[str, np.ndarray], clean: np.ndarray, landmarks: np.ndarray) -> dict[str, list[float]]:
+    """For each method's ``(N, S, S, 3)`` uint8 photos, the descriptor distance of each face from its ``clean`` one,
+    both placed by ``landmarks`` (N, 68, 2); faces without finite landmarks are left out of every list alike."""
+    distances: dict[str, list[float]] = {name: [] for name in methods}
+    for i in tqdm(range(len(clean)), desc="identity", leave=False):
+        points = landmarks[i]
+        if not np.isfinite(points).all():  # the masks stage writes none such; a hand-made folder may
+            continue
+        reference = face_descriptor(clean[i], points)
+        for name, photos in methods.items():
+            distances[name].append(descriptor_distance(face_descriptor(photos[i], points), reference))
+    return distances
+
+
 def paired_mean_difference(a: list[float], b: list[float], seed: int = 0, resamples: int = 2000) -> dict | None:
     """The mean of ``a - b`` over the same faces, with the 95 % percentile-bootstrap interval of that mean (scipy,
     seeded: the same figures every run); ``clearly_below`` when the whole interval lies under zero. None for
@@ -93,7 +107,6 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
     methods = {"masked": masked, **restored}
     scores = {name: {k: [] for k in ("psnr", "ssim", "l1", "psnr_whole", "ssim_whole")} for name in restored}
     parse_cm = {name: np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64) for name in ("clean", "guide", *methods)}
-    distances = {name: [] for name in methods}
     parsed = {"clean": predict_labels(parser, clean), "masked": parsed_masked, "guide": guide}
     for name, photos in restored.items():
         parsed[name] = predict_labels(parser, photos)
@@ -104,12 +117,7 @@ def benchmark_inpainter(checkpoint: Path, onnx_path: Path, parser_checkpoint: Pa
                 scores[name][key].append(value)
         for name, labels in parsed.items():
             parse_cm[name] += confusion_matrix(truth[i][hole], labels[i][hole])
-        points = landmarks[i]
-        if not np.isfinite(points).all():  # the masks stage writes none such; a hand-made folder may
-            continue
-        reference = face_descriptor(clean[i], points)
-        for name, photos in methods.items():
-            distances[name].append(descriptor_distance(face_descriptor(photos[i], points), reference))
+    distances = identity_distances(methods, clean, landmarks)
     metrics: dict = {name: {k: float(np.mean(v)) for k, v in s.items()} for name, s in scores.items()}
     parse_f1 = {name: segmentation_report(cm)["mean_f1_fg"] for name, cm in parse_cm.items()}
     metrics["parse_consistency"] = {
